@@ -1,0 +1,1 @@
+"""Discord delivery: events as plain data in, webhook messages out. Imports nothing from poller."""
