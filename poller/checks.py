@@ -1,0 +1,64 @@
+"""`check`: every problem with a setup, found in one go rather than one per cron failure."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .hiscores import HiscoresClient
+    from .settings import Settings
+
+
+def run_checks(settings: Settings, *, hiscores: HiscoresClient | None) -> list[str]:
+    """Return one line per problem (empty = all good). Never raises for a reachable problem."""
+    from .errors import OSRSApiError, PlayerNotFound
+    from .store import StoreError, open_store
+
+    problems: list[str] = [f"{settings.path.name}: {v}" for v in settings.unset_vars]
+
+    for hook in settings.webhooks.values():
+        if not hook.url:
+            problems.append(f"webhook {hook.name!r} has no URL: its messages wait until it has one")
+
+    try:
+        store = open_store(settings.database_url)
+    except StoreError as exc:
+        problems.append(f"database: {exc}")
+    else:
+        store.close()
+
+    if hiscores is not None:
+        if settings.players:
+            first = settings.players[0]
+            try:
+                hiscores.fetch(first.name, first.mode)
+            except PlayerNotFound:
+                # The endpoint answered, so it is reachable; the player may be renamed.
+                problems.append(
+                    f"hiscores: {first.name} is not on the {first.mode} hiscores "
+                    "(renamed, banned, or a typo?)"
+                )
+            except OSRSApiError as exc:
+                problems.append(f"hiscores ({settings.api_endpoint}): {exc}")
+        for hook in settings.webhooks.values():
+            if hook.address is not None:
+                problem = _check_webhook(settings, hook.address)
+                if problem:
+                    problems.append(f"webhook {hook.name!r} ({hook.address.masked}): {problem}")
+    return problems
+
+
+def _check_webhook(settings: Settings, address: object) -> str | None:
+    """GET on a webhook URL returns its details without posting anything."""
+    import requests
+
+    url = address.url(settings.discord_api_base)  # type: ignore[attr-defined]
+    try:
+        resp = requests.get(url, timeout=settings.poll.timeout)
+    except requests.RequestException as exc:
+        return f"unreachable ({type(exc).__name__})"
+    if resp.status_code == 200:
+        return None
+    if resp.status_code in (401, 404):
+        return f"Discord says the webhook does not exist or the token is wrong ({resp.status_code})"
+    return f"unexpected answer {resp.status_code}"

@@ -1,0 +1,388 @@
+"""The `osrs-notify` command: thin commands that load settings, build parts, call the pipeline.
+
+Imports are deferred into the commands: a cron run pays for every import, and `--help` should
+pay for almost none.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from .hiscores import HiscoresClient
+    from .settings import Settings
+    from .store import Store
+
+log = logging.getLogger("osrs_notify")
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+MODES = (
+    "regular", "ironman", "hardcore", "ultimate", "deadman", "seasonal", "tournament",
+    "fresh_start", "skiller", "defence_pure",
+)
+
+
+class UserError(click.ClickException):
+    """A problem the user can fix: one line on stderr, exit 2, nothing done."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class _MaskingFilter(logging.Filter):
+    """Last line of defence: no webhook token reaches a log line, whoever logged it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from notifier.webhook import mask_url
+
+        record.msg = mask_url(record.getMessage())
+        record.args = None
+        return True
+
+
+def _setup_logging(verbosity: int, debug: bool) -> None:
+    level = logging.DEBUG if debug else logging.INFO if verbosity else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_MaskingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    if not debug:
+        # urllib3 logs full URLs at DEBUG; keep third-party chatter out of -v.
+        logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+class Context:
+    """What every command receives: the config path and lazily built parts."""
+
+    def __init__(self, config_path: str, debug: bool) -> None:
+        self.config_path = config_path
+        self.debug = debug
+        self._settings: Settings | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from .settings import ConfigError, load_settings
+
+            try:
+                self._settings = load_settings(self.config_path)
+            except ConfigError as exc:
+                raise UserError(str(exc)) from exc
+        return self._settings
+
+    def open_store(self) -> Store:
+        from .store import StoreError, open_store
+
+        try:
+            return open_store(self.settings().database_url)
+        except StoreError as exc:
+            raise UserError(str(exc)) from exc
+
+    def hiscores(self, settings: Settings | None = None) -> HiscoresClient:
+        from .hiscores import HiscoresClient
+        from .http import HttpClient
+
+        s = settings or self.settings()
+        return HiscoresClient(HttpClient(http_config(s)), s.api_endpoint)
+
+
+def http_config(settings: Settings) -> object:
+    from . import __version__
+    from .http import HttpConfig
+
+    contact = settings.contact or "no contact configured"
+    cache_path = None
+    if settings.database_url.startswith("sqlite:///") and ":memory:" not in settings.database_url:
+        # A file cache beside the database: cron runs are separate processes.
+        cache_path = settings.database_url.removeprefix("sqlite:///") + ".http-cache"
+    return HttpConfig(
+        user_agent=f"osrs-notify/{__version__} (self-hosted Discord notifier; {contact})",
+        timeout=settings.poll.timeout,
+        retries=settings.poll.retries,
+        rate_per_minute=settings.poll.rate_limit,
+        cache_ttl=settings.poll.cache_ttl,
+        cache_path=cache_path,
+        api_key=settings.api_key,
+    )
+
+
+@contextmanager
+def _closing(store: Store) -> Iterator[Store]:
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--config",
+    "config_path",
+    envvar="OSRS_NOTIFY_CONFIG",
+    default="osrs-notify.toml",
+    show_default=True,
+    metavar="PATH",
+    help="Config file (env OSRS_NOTIFY_CONFIG). A .env beside it is read too.",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-v: info).")
+@click.option("--debug", is_flag=True, help="Debug logs, and tracebacks on errors.")
+@click.version_option(package_name="osrs-notify", prog_name="osrs-notify")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, verbose: int, debug: bool) -> None:
+    """Watch Old School RuneScape players and post what happened to Discord webhooks.
+
+    \b
+    Example:
+      osrs-notify --config config/osrs-notify.example.toml poll --dry-run
+    """
+    _setup_logging(verbose, debug)
+    ctx.obj = Context(config_path, debug)
+
+
+# -- poll ----------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Fetch and print what would be sent; change nothing.")
+@click.pass_obj
+def poll(obj: Context, dry_run: bool) -> None:
+    """Poll every configured player once: fetch, store, derive events, queue messages.
+
+    Run it from cron or a systemd timer. Overlapping runs are safe: a second run finds the
+    lock taken and exits 0 without polling. Exit 1 when some players could not be fetched
+    (the rest was done and saved).
+
+    \b
+    Example:
+      osrs-notify --config /etc/osrs-notify/osrs-notify.toml poll
+      osrs-notify poll --dry-run
+    """
+    from .pipeline import run_once
+    from .store import LockHeld
+
+    settings = obj.settings()
+    for var in settings.unset_vars:
+        log.warning("%s", var)
+    with _closing(obj.open_store()) as store:
+        if not settings.players:
+            click.echo("No players configured: add [[players]] tables to the config.")
+            return
+        if dry_run:
+            report = run_once(settings, store, obj.hiscores(settings), dry_run=True)
+        else:
+            try:
+                with store.lock("poll"):
+                    report = run_once(settings, store, obj.hiscores(settings))
+            except LockHeld:
+                click.echo("Another poll is still running; this one is skipped.")
+                return
+    from .report import print_poll_report
+
+    print_poll_report(report, settings)
+    sys.exit(report.exit_code)
+
+
+# -- lookup --------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("name")
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default=None,
+    help="Hiscores board (default: the player's mode in the config, else regular).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@click.pass_obj
+def lookup(obj: Context, name: str, mode: str | None, as_json: bool) -> None:
+    """Show a player's current stats from the hiscores (no config needed).
+
+    Skills with level, XP and rank, combat and total level, and every ranked boss and activity.
+
+    \b
+    Example:
+      osrs-notify lookup "Lynx Titan"
+      osrs-notify lookup Hey_Jase --mode ironman --json
+    """
+    from .errors import OSRSApiError, PlayerNotFound
+    from .report import lookup_json, print_lookup
+    from .settings import normalize_name, validate_player_name
+
+    problem = validate_player_name(name)
+    if problem:
+        raise UserError(f"player name {name!r}: {problem}")
+    settings = _settings_or_defaults(obj)
+    if mode is None:
+        mode = next(
+            (p.mode for p in settings.players if normalize_name(p.name) == normalize_name(name)),
+            "regular",
+        )
+    try:
+        snapshot = obj.hiscores(settings).fetch(name, mode)
+    except PlayerNotFound:
+        click.echo(f"error: {name} is not on the {mode} hiscores", err=True)
+        sys.exit(EXIT_PARTIAL)
+    except OSRSApiError as exc:
+        click.echo(f"error: hiscores: {exc}", err=True)
+        sys.exit(EXIT_PARTIAL)
+    if as_json:
+        click.echo(json.dumps(lookup_json(name, mode, snapshot), indent=2))
+    else:
+        print_lookup(name, mode, snapshot)
+
+
+def _settings_or_defaults(obj: Context) -> Settings:
+    """lookup works without a config file: then env vars and defaults apply."""
+    from .settings import load_settings
+
+    if Path(obj.config_path).exists():
+        return obj.settings()
+    return load_settings(None, defaults_only=True)
+
+
+# -- players -------------------------------------------------------------------------------------
+
+
+@cli.group()
+def players() -> None:
+    """List configured players, or carry a player's history to a new name."""
+
+
+@players.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@click.pass_obj
+def players_list(obj: Context, as_json: bool) -> None:
+    """Every configured player with status: last polled, last change, missing.
+
+    Players removed from the config are listed too (their history is kept).
+
+    \b
+    Example:
+      osrs-notify players list
+    """
+    from .report import player_rows, print_players
+
+    settings = obj.settings()
+    with _closing(obj.open_store()) as store:
+        rows = player_rows(settings, store)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+    else:
+        print_players(rows)
+
+
+@players.command("rename")
+@click.argument("old")
+@click.argument("new")
+@click.pass_obj
+def players_rename(obj: Context, old: str, new: str) -> None:
+    """Carry a player's history (snapshots, events) from OLD to NEW.
+
+    Use it when a player changes their name in game, so milestones keep counting from their
+    real history instead of a fresh baseline. Update the name in the config file too.
+
+    \b
+    Example:
+      osrs-notify players rename "Old Name" "New Name"
+    """
+    from .settings import normalize_name, validate_player_name
+    from .store import StoreError
+
+    for label, value in (("OLD", old), ("NEW", new)):
+        problem = validate_player_name(value)
+        if problem:
+            raise UserError(f"{label} {value!r}: {problem}")
+    settings = obj.settings()
+    with _closing(obj.open_store()) as store:
+        try:
+            with store.lock("poll"):
+                store.rename_player(old, new, _now())
+        except StoreError as exc:
+            raise UserError(str(exc)) from exc
+    click.echo(f"Renamed {old} → {new}; history carried over.")
+    names = {normalize_name(p.name) for p in settings.players}
+    if normalize_name(old) in names or normalize_name(new) not in names:
+        click.echo(
+            f"Now change name = {old!r} to name = {new!r} in {settings.path} "
+            "so the next poll follows the new name."
+        )
+
+
+def _now():  # type: ignore[no-untyped-def]
+    from .pipeline import utcnow
+
+    return utcnow()
+
+
+# -- check ---------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--offline", is_flag=True, help="Validate the config and database only.")
+@click.pass_obj
+def check(obj: Context, offline: bool) -> None:
+    """Validate the config and reach each endpoint; list every problem.
+
+    Checks the config file, the database, the hiscores (with the first configured player)
+    and each webhook (a harmless GET; nothing is posted). Exit 0 when all is well,
+    1 with every problem listed, 2 when the config itself is invalid.
+
+    \b
+    Example:
+      osrs-notify --config /etc/osrs-notify/osrs-notify.toml check
+    """
+    from .checks import run_checks
+
+    settings = obj.settings()
+    problems = run_checks(settings, hiscores=None if offline else obj.hiscores(settings))
+    if problems:
+        click.echo(f"{len(problems)} problem(s):", err=True)
+        for p in problems:
+            click.echo(f"  - {p}", err=True)
+        sys.exit(EXIT_PARTIAL)
+    click.echo("All good.")
+
+
+# -- entry point ---------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Console-script entry: user errors are one line; a bug is one line too unless --debug."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="osrs-notify", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        from notifier.webhook import mask_url
+
+        click.echo(
+            f"error: unexpected {type(exc).__name__}: {mask_url(str(exc))} "
+            "(run with --debug for the traceback)",
+            err=True,
+        )
+        sys.exit(EXIT_PARTIAL)
+    sys.exit(EXIT_OK)

@@ -1,0 +1,340 @@
+"""One pass over the players: fetch → derive → store (snapshot + outbox in one transaction).
+
+Both the cron one-shot (`poll`) and the long-running scheduler call :func:`run_once`, so there is
+exactly one code path that decides what happened. Fetching is concurrent (bounded, rate-limited
+by the HTTP client); everything after it runs in the calling thread, in batches, so the store
+never sees two writers from one process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from . import game
+from .errors import OSRSApiError, PlayerNotFound
+from .events import Derivation, Event, Presence, derive, next_presence
+from .snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from .settings import Settings
+    from .store import OutboxEntry, PlayerState, PollRecord, Store
+
+log = logging.getLogger("osrs_notify.pipeline")
+
+# Writes are batched so 10,000 players are not one giant transaction (and not 10,000 small ones).
+BATCH_SIZE = 500
+
+Outcome = Literal["baseline", "changed", "unchanged", "anomaly", "not_found", "unavailable", "invalid"]
+FAILED_OUTCOMES: frozenset[str] = frozenset({"unavailable", "invalid"})
+
+
+class Fetcher(Protocol):
+    """The hiscores seam: tests hand in a fake; production a :class:`HiscoresClient`."""
+
+    def fetch(self, name: str, mode: str = "regular") -> Snapshot: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerResult:
+    name: str
+    outcome: Outcome
+    events: tuple[Event, ...] = ()
+    payloads: tuple[Mapping[str, object], ...] = ()
+    routes: tuple[tuple[str, ...], ...] = ()
+    anomalies: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    started_at: datetime
+    finished_at: datetime
+    results: tuple[PlayerResult, ...] = ()
+    dry_run: bool = False
+    snapshots_added: int = 0
+    events_added: int = 0
+    deliveries_added: int = 0
+    added_players: tuple[str, ...] = ()
+    removed_players: tuple[str, ...] = ()
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for r in self.results if r.outcome == outcome)
+
+    @property
+    def failed(self) -> tuple[PlayerResult, ...]:
+        return tuple(r for r in self.results if r.outcome in FAILED_OUTCOMES)
+
+    @property
+    def events(self) -> int:
+        return sum(len(r.events) for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        # 1 = some players failed; the rest was done and saved (SPEC "Exit codes").
+        return 1 if self.failed else 0
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# -- pure helpers ---------------------------------------------------------------------------------
+
+
+def high_water(a: Snapshot, b: Snapshot) -> Snapshot:
+    """Element-wise maximum of two snapshots.
+
+    After a rollback the stored reference keeps the highest value ever seen per metric, so a
+    player re-earning levels Jagex rolled back is not announced twice — the flood of false
+    "achievements" that follows every rollback in naive trackers. Ratings (which may go down)
+    take the newest value instead.
+    """
+
+    def merge(old: Mapping[str, int], new: Mapping[str, int]) -> dict[str, int]:
+        out = dict(old)
+        for name, value in new.items():
+            prev = out.get(name)
+            if prev is None or value > prev or not game.is_monotonic(name):
+                out[name] = value
+        return out
+
+    level = max((v for v in (a.overall_level, b.overall_level) if v is not None), default=None)
+    return Snapshot(
+        skills=merge(a.skills, b.skills),
+        activities=merge(a.activities, b.activities),
+        overall_level=level,
+        ranks=b.ranks,
+    )
+
+
+def event_payload(
+    event: Event, *, player: str, mode: str, snapshot: Snapshot | None, taken_at: datetime
+) -> dict[str, object]:
+    """The outbox row: an event as plain data with everything the notifier needs to render it.
+
+    The notifier must not know hiscores internals, so combat and total level are computed here.
+    """
+    payload: dict[str, object] = event.to_dict()
+    payload["player"] = player
+    payload["mode"] = mode
+    payload["taken_at"] = taken_at.isoformat()
+    if snapshot is not None:
+        levels = game.levels_from_snapshot(snapshot)
+        payload["combat"] = game.combat_level({k: v for k, v in levels.items() if v is not None})
+        payload["total_level"] = snapshot.overall_level
+        payload["overall_xp"] = snapshot.overall_xp
+    return payload
+
+
+# -- the pass -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Fetched:
+    player: PlayerState
+    snapshot: Snapshot | None = None
+    error: BaseException | None = None
+
+
+@dataclass(slots=True)
+class _Plan:
+    results: list[PlayerResult] = field(default_factory=list)
+    records: list[PollRecord] = field(default_factory=list)
+
+
+def fetch_all(
+    players: Sequence[PlayerState], fetcher: Fetcher, *, concurrency: int
+) -> list[_Fetched]:
+    """Fetch every player with at most ``concurrency`` requests in flight, in input order.
+
+    The HTTP client's rate limiter spaces the requests; the pool only bounds how many wait on
+    the network at once. One player's failure is captured, never raised: it must not stop the
+    others.
+    """
+
+    def one(player: PlayerState) -> _Fetched:
+        try:
+            return _Fetched(player, snapshot=fetcher.fetch(player.name, player.mode))
+        except OSRSApiError as exc:
+            return _Fetched(player, error=exc)
+        except Exception as exc:  # a bug in parsing must cost one player, not the run
+            log.exception("unexpected error fetching %s", player.name)
+            return _Fetched(player, error=exc)
+
+    if concurrency <= 1 or len(players) <= 1:
+        return [one(p) for p in players]
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fetch") as pool:
+        return list(pool.map(one, players))
+
+
+def plan_player(
+    fetched: _Fetched,
+    *,
+    settings: Settings,
+    now: datetime,
+    route: Callable[[str, str], tuple[str, ...]],
+) -> tuple[PlayerResult, PollRecord]:
+    """Decide what one fetch means: events, anomalies, presence. Pure apart from logging."""
+    from .store import OutboxEntry, PollRecord
+
+    player = fetched.player
+    previous = Presence(status=player.status, not_found_streak=player.not_found_streak)
+    missing_after = settings.poll.missing_after
+
+    def record(
+        result: PlayerResult,
+        snapshot: Snapshot | None = None,
+        presence: Presence | None = None,
+        anomalies: Sequence[tuple[str, int, int]] = (),
+        reference: Snapshot | None = None,
+    ) -> tuple[PlayerResult, PollRecord]:
+        outbox = tuple(
+            OutboxEntry(kind=e.kind, payload=p, webhooks=w)
+            for e, p, w in zip(result.events, result.payloads, result.routes)
+        )
+        return result, PollRecord(
+            player_id=player.id,
+            taken_at=now,
+            snapshot=snapshot,
+            outbox=outbox,
+            anomalies=tuple(anomalies),
+            status=presence.status if presence else None,
+            not_found_streak=presence.not_found_streak if presence else None,
+            error=result.error,
+            reference=reference,
+        )
+
+    def build(events: Iterable[Event], snapshot: Snapshot | None) -> tuple[
+        tuple[Event, ...], tuple[Mapping[str, object], ...], tuple[tuple[str, ...], ...]
+    ]:
+        evs = tuple(events)
+        payloads = tuple(
+            event_payload(e, player=player.name, mode=player.mode, snapshot=snapshot, taken_at=now)
+            for e in evs
+        )
+        return evs, payloads, tuple(route(e.kind, player.name) for e in evs)
+
+    err = fetched.error
+    if isinstance(err, PlayerNotFound):
+        presence, evs = next_presence(previous, found=False, missing_after=missing_after)
+        events, payloads, routes = build(evs, player.last_snapshot)
+        shown = f"not found on the hiscores ({presence.not_found_streak}/{missing_after})"
+        return record(
+            PlayerResult(player.name, "not_found", events, payloads, routes, error=shown),
+            presence=presence,
+        )
+    if err is not None:
+        kind: Outcome = "invalid" if isinstance(err, OSRSApiError) and not err.transient else (
+            "unavailable"
+        )
+        if not isinstance(err, OSRSApiError):
+            kind = "invalid"
+        return record(PlayerResult(player.name, kind, error=_one_line(err)))
+
+    current = fetched.snapshot
+    assert current is not None
+    presence, presence_events = next_presence(previous, found=True, missing_after=missing_after)
+    reference = player.reference
+    if reference is None:
+        # First snapshot: a silent baseline (only a "back" from a missing streak is news).
+        events, payloads, routes = build(presence_events, current)
+        return record(
+            PlayerResult(player.name, "baseline", events, payloads, routes),
+            current,
+            presence,
+            reference=current,
+        )
+
+    last = player.last_snapshot or reference
+    anomaly_check: Derivation = derive(last, current, settings.rules)
+    if anomaly_check.anomalies:
+        anomalies = tuple((a.metric, a.old, a.new) for a in anomaly_check.anomalies)
+        log.warning(
+            "%s: %d metric(s) went down (e.g. %s %d → %d); no events derived, recorded for review",
+            player.name, len(anomalies), *anomalies[0],
+        )
+        events, payloads, routes = build(presence_events, current)
+        return record(
+            PlayerResult(player.name, "anomaly", events, payloads, routes, anomalies=len(anomalies)),
+            current,
+            presence,
+            anomalies,
+            reference=high_water(reference, current),
+        )
+
+    # Thresholds are judged against the high-water mark, never against a rolled-back value.
+    merged = high_water(reference, current) if reference != last else current
+    derived = derive(reference, merged, settings.rules) if reference != last else anomaly_check
+    evs = presence_events + derived.events
+    events, payloads, routes = build(evs, current)
+    outcome: Outcome = "changed" if current != last else "unchanged"
+    return record(
+        PlayerResult(player.name, outcome, events, payloads, routes),
+        current,
+        presence,
+        reference=merged,
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:300]
+
+
+def run_once(
+    settings: Settings,
+    store: Store,
+    fetcher: Fetcher,
+    *,
+    now: Callable[[], datetime] = utcnow,
+    dry_run: bool = False,
+    players: Sequence[PlayerState] | None = None,
+) -> RunReport:
+    """Poll ``players`` (default: every active player in the config) once.
+
+    ``dry_run`` fetches and derives but writes nothing: not even the new players.
+    """
+    started = now()
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    if players is None:
+        if dry_run:
+            players = store.preview_players([(p.name, p.mode) for p in settings.players])
+        else:
+            sync = store.sync_players([(p.name, p.mode) for p in settings.players], started)
+            added, removed = sync.added, sync.deactivated
+            players = store.active_players()
+
+    fetched = fetch_all(players, fetcher, concurrency=settings.poll.concurrency)
+    taken = now()
+    results: list[PlayerResult] = []
+    snapshots = events_added = deliveries = 0
+    for start in range(0, len(fetched), BATCH_SIZE):
+        plan = _Plan()
+        for item in fetched[start : start + BATCH_SIZE]:
+            result, rec = plan_player(item, settings=settings, now=taken, route=settings.route)
+            plan.results.append(result)
+            plan.records.append(rec)
+        if not dry_run:
+            stats = store.record_poll(plan.records)
+            snapshots += stats.snapshots_added
+            events_added += stats.events_added
+            deliveries += stats.deliveries_added
+        results.extend(plan.results)
+
+    return RunReport(
+        started_at=started,
+        finished_at=now(),
+        results=tuple(results),
+        dry_run=dry_run,
+        snapshots_added=snapshots,
+        events_added=events_added,
+        deliveries_added=deliveries,
+        added_players=added,
+        removed_players=removed,
+    )

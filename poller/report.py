@@ -1,0 +1,215 @@
+"""What the commands print: tables and summaries for people, dicts for `--json`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import click
+
+from . import game
+from .snapshot import OVERALL, Snapshot
+
+if TYPE_CHECKING:
+    from .pipeline import RunReport
+    from .settings import Settings
+    from .store import Store
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: set[int] = frozenset()) -> str:  # type: ignore[assignment]
+    cells = [[str(c) for c in headers]] + [[("" if c is None else str(c)) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for n, row in enumerate(cells):
+        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(parts).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "never"
+    seconds = int((now - when).total_seconds())
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{max(seconds, 0)}s ago"
+
+
+# -- poll ----------------------------------------------------------------------------------------
+
+
+def print_poll_report(report: RunReport, settings: Settings) -> None:
+    from notifier.messages import event_line, render_text
+
+    took = (report.finished_at - report.started_at).total_seconds()
+    counts = Counter(r.outcome for r in report.results)
+    order = ("changed", "unchanged", "baseline", "anomaly", "not_found", "unavailable", "invalid")
+    summary = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in order if counts[k])
+    verb = "Would poll" if report.dry_run else "Polled"
+    click.echo(f"{verb} {len(report.results)} player(s) in {took:.1f}s: {summary or 'nothing'}")
+    if report.added_players:
+        click.echo(f"New in the config (silent baseline): {', '.join(report.added_players)}")
+    if report.removed_players:
+        click.echo(f"No longer in the config (history kept): {', '.join(report.removed_players)}")
+
+    if report.dry_run:
+        by_hook: dict[str, list[str]] = {}
+        unrouted: list[str] = []
+        for r in report.results:
+            for payload, hooks in zip(r.payloads, r.routes):
+                line = render_text(payload)
+                for hook in hooks:
+                    by_hook.setdefault(hook, []).append(line)
+                if not hooks:
+                    unrouted.append(line)
+        if not by_hook and not unrouted:
+            click.echo("Nothing would be sent.")
+        for hook, lines in by_hook.items():
+            click.echo(f"\nWould send to webhook {hook!r} ({len(lines)} event(s)):")
+            for line in lines:
+                click.echo(f"  {line}")
+        if unrouted:
+            click.echo(f"\nNo webhook takes these ({len(unrouted)}):")
+            for line in unrouted:
+                click.echo(f"  {line}")
+    else:
+        for r in report.results:
+            if r.events:
+                click.echo(f"  {r.name}: " + "; ".join(event_line(p) for p in r.payloads))
+        if report.events_added:
+            click.echo(
+                f"{report.events_added} event(s) stored; {report.deliveries_added} message(s) "
+                "queued for delivery."
+            )
+    for r in report.results:
+        if r.anomalies:
+            click.echo(
+                f"  {r.name}: {r.anomalies} metric(s) went down (rollback?); no events derived, "
+                "recorded for review",
+                err=True,
+            )
+        if r.error and r.outcome != "not_found":
+            click.echo(f"  {r.name}: {r.error}", err=True)
+        elif r.error:
+            click.echo(f"  {r.name}: {r.error}")
+
+
+# -- lookup --------------------------------------------------------------------------------------
+
+
+def lookup_json(name: str, mode: str, snapshot: Snapshot) -> dict[str, object]:
+    levels = game.levels_from_snapshot(snapshot)
+    known = {k: v for k, v in levels.items() if v is not None}
+    return {
+        "player": name,
+        "mode": mode,
+        "combat_level": game.combat_level(known),
+        "total_level": snapshot.overall_level,
+        "overall_xp": snapshot.overall_xp,
+        "skills": {
+            skill: {
+                "level": levels.get(skill),
+                "xp": snapshot.xp(skill),
+                "rank": snapshot.ranks.get(skill),
+            }
+            for skill in game.SKILLS
+        },
+        "activities": {
+            activity: {
+                "score": score,
+                "rank": snapshot.ranks.get(activity),
+                "category": game.category(activity).value,
+            }
+            for activity, score in sorted(
+                snapshot.activities.items(), key=lambda kv: _activity_order(kv[0])
+            )
+        },
+    }
+
+
+def _activity_order(name: str) -> int:
+    order = list(game.ACTIVITIES)
+    return order.index(name) if name in game.ACTIVITIES else len(order)
+
+
+def _num(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def print_lookup(name: str, mode: str, snapshot: Snapshot) -> None:
+    data = lookup_json(name, mode, snapshot)
+    click.echo(
+        f"{name} ({mode}) — combat {data['combat_level']}, total level "
+        f"{_num(snapshot.overall_level)}, {_num(snapshot.overall_xp)} XP"
+    )
+    rows = [[OVERALL, _num(snapshot.overall_level), _num(snapshot.overall_xp),
+             _num(snapshot.ranks.get(OVERALL))]]
+    for skill, v in data["skills"].items():  # type: ignore[union-attr]
+        rows.append([skill, _num(v["level"]), _num(v["xp"]), _num(v["rank"])])
+    click.echo(table(["Skill", "Level", "XP", "Rank"], rows, right={1, 2, 3}))
+    acts = data["activities"]
+    if acts:
+        click.echo("")
+        arows = [[a, v["category"], _num(v["score"]), _num(v["rank"])] for a, v in acts.items()]  # type: ignore[union-attr]
+        click.echo(table(["Boss / activity", "Kind", "Score", "Rank"], arows, right={2, 3}))
+    else:
+        click.echo("\nNo boss or activity ranked yet.")
+
+
+# -- players list --------------------------------------------------------------------------------
+
+
+def player_rows(settings: Settings, store: Store) -> list[dict[str, object]]:
+    """Configured players first (in config order), then those only the database remembers."""
+    from .settings import normalize_name
+
+    states = {normalize_name(p.name): p for p in store.all_players()}
+    rows: list[dict[str, object]] = []
+    seen: set[str] = set()
+    for p in settings.players:
+        key = normalize_name(p.name)
+        seen.add(key)
+        st = states.get(key)
+        rows.append(_row(p.name, p.mode, st, "never polled" if st is None or st.last_polled_at is None else None))
+    for key, st in states.items():
+        if key not in seen:
+            rows.append(_row(st.name, st.mode, st, "removed from config"))
+    return rows
+
+
+def _row(name: str, mode: str, st: object, override: str | None) -> dict[str, object]:
+    status = override or getattr(st, "status", "ok")
+    if st is not None and getattr(st, "status", "ok") == "missing":
+        status = f"missing ({st.not_found_streak} not-found polls)"  # type: ignore[attr-defined]
+    return {
+        "name": name,
+        "mode": mode,
+        "status": status,
+        "last_polled": getattr(st, "last_polled_at", None),
+        "last_change": getattr(st, "last_changed_at", None),
+        "last_error": getattr(st, "last_error", None),
+    }
+
+
+def print_players(rows: list[dict[str, object]]) -> None:
+    from .pipeline import utcnow
+
+    now = utcnow()
+    if not rows:
+        click.echo("No players configured.")
+        return
+    click.echo(
+        table(
+            ["Player", "Mode", "Status", "Last polled", "Last change"],
+            [
+                [r["name"], r["mode"], r["status"], _ago(r["last_polled"], now),  # type: ignore[arg-type]
+                 _ago(r["last_change"], now)]  # type: ignore[arg-type]
+                for r in rows
+            ],
+        )
+    )
