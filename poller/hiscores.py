@@ -1,0 +1,375 @@
+"""Official OSRS hiscores: fetch a player's ``index_lite.json`` and parse it *by name*.
+
+Positions and ``id`` fields shift whenever Jagex inserts a boss, and every positional parser has
+broken on such a day, so the JSON parser looks only at names: an unknown name is ignored (and
+logged once), an expected name that is missing is unknown (absent), never zero.
+
+The CSV ``index_lite.ws`` has no names at all. It is supported only for layouts whose row order
+we have established from a real JSON capture, and only when the row counts match one exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from .errors import HiscoresUnavailable, OSRSApiError, PlayerNotFound, ValidationError
+from .game import ACTIVITIES, OVERALL, SKILLS
+from .snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from .http import HttpClient
+
+log = logging.getLogger("osrs_notify.hiscores")
+
+DEFAULT_ENDPOINT = "https://secure.runescape.com"
+
+# Config mode → hiscores board (the path segment after ``m=``).
+MODES: Mapping[str, str] = {
+    "regular": "hiscore_oldschool",
+    "ironman": "hiscore_oldschool_ironman",
+    "hardcore": "hiscore_oldschool_hardcore_ironman",
+    "ultimate": "hiscore_oldschool_ultimate",
+    "deadman": "hiscore_oldschool_deadman",
+    "seasonal": "hiscore_oldschool_seasonal",
+    "tournament": "hiscore_oldschool_tournament",
+    "fresh_start": "hiscore_oldschool_fresh_start",
+    "skiller": "hiscore_oldschool_skiller",
+    "defence_pure": "hiscore_oldschool_skiller_defence",
+}
+
+_SKILL_NAMES = frozenset((OVERALL, *SKILLS))
+_ACTIVITY_NAMES = frozenset(ACTIVITIES)
+
+
+def board_url(endpoint: str, mode: str) -> str:
+    """``{endpoint}/m={board}/index_lite.json`` for a config mode (ValidationError if unknown)."""
+    board = MODES.get(mode)
+    if board is None:
+        raise ValidationError(f"unknown hiscores mode {mode!r}; expected one of {', '.join(MODES)}")
+    return f"{endpoint.rstrip('/')}/m={board}/index_lite.json"
+
+
+class HiscoresClient:
+    """Fetches snapshots through the shared :class:`~poller.http.HttpClient`."""
+
+    def __init__(self, http: HttpClient, endpoint: str = DEFAULT_ENDPOINT) -> None:
+        self.http = http
+        self.endpoint = endpoint.rstrip("/")
+
+    def fetch(self, name: str, mode: str = "regular") -> Snapshot:
+        """The player's current snapshot.
+
+        Raises PlayerNotFound (404), HiscoresUnavailable (5xx, timeout, HTML page),
+        RateLimitError (429) or ValidationError (anything else unexpected).
+        """
+        url = board_url(self.endpoint, mode)
+        who = f"{name!r} on the {mode} hiscores"
+        if not name.strip():
+            raise ValidationError(f"empty player name for the {mode} hiscores")
+        # Encoded by hand so a space is %20: unambiguous under every decoder, where '+' is a
+        # space only under form decoding.
+        params = "player=" + quote(name, safe="")
+        try:
+            response = self.http.get(url, params=params)
+        except OSRSApiError as exc:
+            raise _with_context(exc, who) from exc
+        status = response.status_code
+        if status == 404:
+            raise PlayerNotFound(f"{who}: not found (renamed, banned or not on this board)")
+        if status != 200:
+            raise ValidationError(f"{who}: unexpected HTTP {status}")
+        content_type = response.headers.get("Content-Type", "")
+        if "html" in content_type.lower():
+            raise HiscoresUnavailable(f"{who}: hiscores sent an HTML page (maintenance?)")
+        try:
+            return parse_json(response.content)
+        except OSRSApiError as exc:
+            raise _with_context(exc, who) from exc
+
+
+def _with_context(exc: OSRSApiError, who: str) -> OSRSApiError:
+    """The same error type (and retry_after), its message prefixed with player and mode."""
+    new = type(exc).__new__(type(exc))
+    new.__dict__.update(exc.__dict__)
+    new.args = (f"{who}: {exc}",)
+    return new
+
+
+# -- JSON --------------------------------------------------------------------------------------
+
+
+def parse_json(data: bytes | str | Mapping[str, Any]) -> Snapshot:
+    """Parse an ``index_lite.json`` document by name.
+
+    Unranked (rank -1, whatever level and xp say) is absent. Names we do not know are ignored.
+    Malformed input raises ValidationError; an HTML page raises HiscoresUnavailable.
+    """
+    doc = _load_json(data)
+    skills_raw = doc.get("skills")
+    acts_raw = doc.get("activities")
+    if not isinstance(skills_raw, list) or not isinstance(acts_raw, list):
+        raise ValidationError("hiscores JSON lacks 'skills' and 'activities' lists")
+
+    skills: dict[str, int] = {}
+    activities: dict[str, int] = {}
+    ranks: dict[str, int] = {}
+    overall_level: int | None = None
+    seen: set[str] = set()
+
+    for entry in skills_raw:
+        name = _entry_name(entry)
+        if name not in _SKILL_NAMES:
+            _report_unknown(name)
+            continue
+        _check_new(name, seen)
+        rank, level, xp = _ints(entry, name, "rank", "level", "xp")
+        # Unranked skills read {"rank":-1,"level":1,"xp":-1} or xp 0: placeholders, not data.
+        if rank < 0 or xp < 0:
+            continue
+        skills[name] = xp
+        ranks[name] = rank
+        if name == OVERALL:
+            overall_level = level
+
+    for entry in acts_raw:
+        name = _entry_name(entry)
+        if name not in _ACTIVITY_NAMES:
+            _report_unknown(name)
+            continue
+        _check_new(name, seen)
+        rank, score = _ints(entry, name, "rank", "score")
+        if rank < 0 or score < 0:
+            continue
+        activities[name] = score
+        ranks[name] = rank
+
+    return Snapshot(skills=skills, activities=activities, overall_level=overall_level, ranks=ranks)
+
+
+def _load_json(data: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(data, Mapping):
+        return data
+    if isinstance(data, bytes | bytearray):
+        try:
+            text = bytes(data).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ValidationError("hiscores response is not UTF-8 text") from exc
+    elif isinstance(data, str):
+        text = data
+    else:
+        raise ValidationError(f"cannot parse hiscores data of type {type(data).__name__}")
+    if text.lstrip().startswith("<"):
+        # Jagex serves an HTML page (maintenance, error, login wall) during outages.
+        raise HiscoresUnavailable("hiscores sent an HTML page instead of data")
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise ValidationError(f"hiscores response is not JSON ({exc.__class__.__name__})") from exc
+    if not isinstance(doc, dict):
+        raise ValidationError("hiscores JSON is not an object")
+    return doc
+
+
+def _entry_name(entry: object) -> str:
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise ValidationError(f"hiscores entry without a name: {str(entry)[:80]}")
+    return entry["name"]
+
+
+def _check_new(name: str, seen: set[str]) -> None:
+    # Two rows for one name: which is right? Refuse to guess.
+    if name in seen:
+        raise ValidationError(f"hiscores JSON lists {name!r} twice")
+    seen.add(name)
+
+
+def _ints(entry: Mapping[str, Any], name: str, *keys: str) -> tuple[int, ...]:
+    values = tuple(entry.get(k) for k in keys)
+    for key, value in zip(keys, values, strict=True):
+        # type() rather than isinstance: True is an int to Python, but not to us.
+        if type(value) is not int:
+            raise ValidationError(f"hiscores {name!r}: {key} is {value!r}, not an integer")
+    return values  # type: ignore[return-value]  # checked above
+
+
+_reported_unknown: set[str] = set()
+_reported_lock = threading.Lock()
+
+
+def _report_unknown(name: str) -> None:
+    """Log a name we don't know once per process: a new boss, most likely."""
+    if name in _reported_unknown:
+        return
+    with _reported_lock:
+        if name in _reported_unknown:
+            return
+        _reported_unknown.add(name)
+    # INFO, not WARNING: a cron run is a new process each time, and cron mails what reaches
+    # stderr; a new boss is news for the maintainers, not a fault for the server owner.
+    log.info("ignoring unknown hiscores name %r (newer than this release?)", name)
+
+
+# -- CSV ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """The row order of one ``index_lite.ws`` layout: skill rows (Overall first), then
+    activity rows."""
+
+    label: str
+    skills: tuple[str, ...]
+    activities: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (len(self.skills), len(self.activities))
+
+
+# The 2026-07 layout, from lynx_titan_2026-07_noids.json (Wise Old Man's maintained copy).
+_SKILLS_2026_07: tuple[str, ...] = (
+    "Overall", "Attack", "Defence", "Strength", "Hitpoints", "Ranged", "Prayer", "Magic",
+    "Cooking", "Woodcutting", "Fletching", "Fishing", "Firemaking", "Crafting", "Smithing",
+    "Mining", "Herblore", "Agility", "Thieving", "Slayer", "Farming", "Runecraft", "Hunter",
+    "Construction", "Sailing",
+)  # fmt: skip
+_ACTIVITIES_2026_07: tuple[str, ...] = (
+    "Grid Points", "League Points", "Deadman Points", "Bounty Hunter - Hunter",
+    "Bounty Hunter - Rogue", "Bounty Hunter (Legacy) - Hunter", "Bounty Hunter (Legacy) - Rogue",
+    "Clue Scrolls (all)", "Clue Scrolls (beginner)", "Clue Scrolls (easy)",
+    "Clue Scrolls (medium)", "Clue Scrolls (hard)", "Clue Scrolls (elite)",
+    "Clue Scrolls (master)", "LMS - Rank", "PvP Arena - Rank", "Soul Wars Zeal", "Rifts closed",
+    "Colosseum Glory", "Collections Logged", "Abyssal Sire", "Alchemical Hydra", "Amoxliatl",
+    "Araxxor", "Artio", "Barrows Chests", "Brutus", "Bryophyta", "Callisto", "Calvar'ion",
+    "Cerberus", "Chambers of Xeric", "Chambers of Xeric: Challenge Mode", "Chaos Elemental",
+    "Chaos Fanatic", "Commander Zilyana", "Corporeal Beast", "Crazy Archaeologist",
+    "Dagannoth Prime", "Dagannoth Rex", "Dagannoth Supreme", "Deranged Archaeologist",
+    "Doom of Mokhaiotl", "Duke Sucellus", "General Graardor", "Giant Mole",
+    "Grotesque Guardians", "Hespori", "Kalphite Queen", "King Black Dragon", "Kraken",
+    "Kree'Arra", "K'ril Tsutsaroth", "Lunar Chests", "Mad Angel", "Maggot King", "Mimic", "Nex",
+    "Nightmare", "Phosani's Nightmare", "Obor", "Phantom Muspah", "Sarachnis", "Scorpia",
+    "Scurrius", "Shellbane Gryphon", "Skotizo", "Sol Heredit", "Spindel", "Tempoross",
+    "The Gauntlet", "The Corrupted Gauntlet", "The Hueycoatl", "The Leviathan",
+    "The Royal Titans", "The Whisperer", "Theatre of Blood", "Theatre of Blood: Hard Mode",
+    "Thermonuclear Smoke Devil", "Tombs of Amascut", "Tombs of Amascut: Expert Mode",
+    "TzKal-Zuk", "TzTok-Jad", "Vardorvis", "Venenatis", "Vet'ion", "Vorkath", "Wintertodt",
+    "Yama", "Zalcano", "Zulrah",
+)  # fmt: skip
+
+
+def _without(names: tuple[str, ...], *removed: str) -> tuple[str, ...]:
+    # Every older layout we hold is the newest one with some rows not yet added (verified
+    # against each capture's order by tests/integration/osrs/test_hiscores_fixtures.py).
+    missing = set(removed) - set(names)
+    if missing:
+        raise AssertionError(f"layout lacks {sorted(missing)}")
+    return tuple(n for n in names if n not in removed)
+
+
+_SKILLS_PRE_SAILING = _without(_SKILLS_2026_07, "Sailing")
+_ACTIVITIES_2026_01 = _without(_ACTIVITIES_2026_07, "Brutus", "Mad Angel", "Maggot King")
+# From unranked_skills_2024.json's order.
+_ACTIVITIES_2024 = _without(
+    _ACTIVITIES_2026_01, "Grid Points", "Collections Logged", "Amoxliatl", "Araxxor",
+    "Doom of Mokhaiotl", "Shellbane Gryphon", "The Hueycoatl", "The Royal Titans", "Yama",
+)  # fmt: skip
+# From b0aty_2023-08.json's order (its CSV twin proves the CSV rows follow the JSON order).
+_ACTIVITIES_2023_08 = _without(
+    _ACTIVITIES_2024, "Deadman Points", "Colosseum Glory", "Lunar Chests", "Scurrius",
+    "Sol Heredit",
+)  # fmt: skip
+
+CSV_LAYOUTS: Mapping[tuple[int, int], CsvLayout] = {
+    layout.key: layout
+    for layout in (
+        CsvLayout("2023-08", _SKILLS_PRE_SAILING, _ACTIVITIES_2023_08),
+        CsvLayout("2024", _SKILLS_PRE_SAILING, _ACTIVITIES_2024),
+        # psikoi_2025-11.csv: the last pre-Sailing layout, 88 activities in lynx 2026-01's
+        # order (Sailing came as a skill row; no activity was added with it).
+        CsvLayout("2025-11", _SKILLS_PRE_SAILING, _ACTIVITIES_2026_01),
+        CsvLayout("2026-01", _SKILLS_2026_07, _ACTIVITIES_2026_01),
+        CsvLayout("2026-07", _SKILLS_2026_07, _ACTIVITIES_2026_07),
+    )
+}
+
+
+def parse_csv(text: str | bytes, layout: CsvLayout | None = None) -> Snapshot:
+    """Parse an ``index_lite.ws`` body positionally.
+
+    The layout is chosen by the exact counts of skill rows (``rank,level,xp``) and activity
+    rows (``rank,score``); a count we have not verified raises ValidationError rather than
+    mapping rows onto the wrong names. An explicit ``layout`` must match exactly too.
+    """
+    if isinstance(text, bytes | bytearray):
+        try:
+            text = bytes(text).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ValidationError("hiscores CSV is not UTF-8 text") from exc
+    if text.lstrip().startswith("<"):
+        raise HiscoresUnavailable("hiscores sent an HTML page instead of data")
+    lines = text.strip().splitlines()
+    skill_rows: list[tuple[int, ...]] = []
+    act_rows: list[tuple[int, ...]] = []
+    for number, line in enumerate(lines, 1):
+        fields = line.strip().split(",")
+        try:
+            values = tuple(int(f) for f in fields)
+        except ValueError:
+            raise ValidationError(
+                f"hiscores CSV line {number} is not integers: {line[:40]!r}"
+            ) from None
+        if len(values) == 3 and not act_rows:
+            skill_rows.append(values)
+        elif len(values) == 2:
+            act_rows.append(values)
+        else:
+            raise ValidationError(f"hiscores CSV line {number} has an unexpected shape: {line!r}")
+    counts = (len(skill_rows), len(act_rows))
+    if layout is None:
+        layout = CSV_LAYOUTS.get(counts)
+        if layout is None:
+            known = ", ".join(f"{s}+{a}" for s, a in CSV_LAYOUTS)
+            raise ValidationError(
+                f"hiscores CSV has {counts[0]} skill + {counts[1]} activity rows, a layout this "
+                f"release does not know (known: {known}); refusing to guess"
+            )
+    elif layout.key != counts:
+        raise ValidationError(
+            f"hiscores CSV has {counts[0]}+{counts[1]} rows, layout {layout.label} has "
+            f"{layout.key[0]}+{layout.key[1]}"
+        )
+    return _from_rows(
+        zip(layout.skills, skill_rows, strict=True),
+        zip(layout.activities, act_rows, strict=True),
+    )
+
+
+def _from_rows(
+    skill_rows: Iterable[tuple[str, tuple[int, ...]]],
+    act_rows: Iterable[tuple[str, tuple[int, ...]]],
+) -> Snapshot:
+    skills: dict[str, int] = {}
+    activities: dict[str, int] = {}
+    ranks: dict[str, int] = {}
+    overall_level: int | None = None
+    for name, (rank, level, xp) in skill_rows:
+        if name not in _SKILL_NAMES:
+            _report_unknown(name)
+        elif rank >= 0 and xp >= 0:
+            skills[name] = xp
+            ranks[name] = rank
+            if name == OVERALL:
+                overall_level = level
+    for name, (rank, score) in act_rows:
+        if name not in _ACTIVITY_NAMES:
+            _report_unknown(name)
+        elif rank >= 0 and score >= 0:
+            activities[name] = score
+            ranks[name] = rank
+    return Snapshot(skills=skills, activities=activities, overall_level=overall_level, ranks=ranks)
