@@ -245,11 +245,11 @@ def lookup(obj: Context, name: str, mode: str | None, as_json: bool) -> None:
 
 def _settings_or_defaults(obj: Context) -> Settings:
     """lookup works without a config file: then env vars and defaults apply."""
-    from .settings import load_settings
+    from .settings import default_settings
 
     if Path(obj.config_path).exists():
         return obj.settings()
-    return load_settings(None, defaults_only=True)
+    return default_settings()
 
 
 # -- players -------------------------------------------------------------------------------------

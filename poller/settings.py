@@ -111,6 +111,22 @@ class ConfigError(Exception):
 # ---------------------------------------------------------------------------- public helpers
 
 
+PLAYER_NAME_ALLOWED = "1–12 letters, digits, spaces, '-' or '_'"
+
+
+def validate_player_name(name: str) -> str | None:
+    """Why ``name`` cannot be an OSRS display name, or None when it can."""
+    if not _PLAYER_NAME.fullmatch(name):
+        if not name:
+            return "is empty"
+        if len(name) > 12:
+            return "is longer than 12 characters"
+        return "has characters not allowed"
+    if name != name.strip():
+        return "starts or ends with a space"
+    return None
+
+
 def normalize_name(name: str) -> str:
     """The form under which the hiscores treat two names as the same player.
 
@@ -776,14 +792,9 @@ class _Loader:
         if "name" not in t:
             self.fail(f"{key}.name", "missing: every [[players]] needs a name")
         name = self.str_(t["name"], f"{key}.name")
-        allowed = "1–12 letters, digits, spaces, '-' or '_'"
-        if not _PLAYER_NAME.fullmatch(name):
-            why = "is empty" if not name else (
-                "is longer than 12 characters" if len(name) > 12 else "has characters not allowed"
-            )
-            self.fail(f"{key}.name", f"player name {name!r} {why}", allowed)
-        if name != name.strip():
-            self.fail(f"{key}.name", f"player name {name!r} starts or ends with a space", allowed)
+        problem = validate_player_name(name)
+        if problem:
+            self.fail(f"{key}.name", f"player name {name!r} {problem}", PLAYER_NAME_ALLOWED)
         mode = self.choice(t.get("mode", "regular"), f"{key}.mode", MODES)
         hooks = None
         if "webhooks" in t:
@@ -1052,3 +1063,9 @@ def load_settings(
     merged = {**dotenv, **env}
     real_keys = set(env)
     return _Loader(config, merged, {k for k in dotenv if k not in real_keys}).load(doc)
+
+
+def default_settings(*, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings with no config file: defaults plus environment overrides (for `lookup`)."""
+    env = os.environ if environ is None else environ
+    return _Loader(Path.cwd() / DEFAULT_CONFIG, env, set()).load({})
