@@ -224,6 +224,9 @@ class HttpClient:
             expire_after=cfg.cache_ttl,
             allowable_codes=(200,),  # never cache an error, a 404 or a maintenance page
             allowable_methods=("GET",),
+            # A 200 can still be Jagex's HTML maintenance page: caching it would prolong the
+            # outage by a whole TTL after the hiscores come back.
+            filter_fn=_cacheable,
             # Server Cache-Control headers are ignored: our TTL is the user's setting.
             cache_control=False,
             stale_if_error=False,  # an outage must surface, not replay old data
@@ -386,6 +389,12 @@ def _gate_class() -> type:
 
         _GATE = _Gate
     return _GATE
+
+
+def _cacheable(response: Any) -> bool:
+    if "html" in response.headers.get("Content-Type", "").lower():
+        return False
+    return not response.content[:64].lstrip().startswith(b"<")
 
 
 def _describe(url: str) -> str:

@@ -443,6 +443,19 @@ def test_only_200_is_cached(rsps: responses.RequestsMock, status: int) -> None:
     assert client.cache_hits == 0
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [("<html>maintenance</html>", "text/html"), ("  <!DOCTYPE html>", "application/json")],
+)
+def test_html_200_is_not_cached(rsps: responses.RequestsMock, body: str, content_type: str) -> None:
+    rsps.get(URL, body=body, content_type=content_type)
+    client, _ = make_client(cache_ttl=300)
+    client.get(URL)
+    client.get(URL)
+    assert len(rsps.calls) == 2
+    assert client.cache_hits == 0
+
+
 def test_cache_expires_after_ttl(rsps: responses.RequestsMock) -> None:
     rsps.get(URL, json={})
     client, _ = make_client(cache_ttl=1)
