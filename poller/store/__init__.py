@@ -1,0 +1,79 @@
+"""Persistence: players, snapshots, events and the delivery outbox (SQLite or PostgreSQL).
+
+    store = open_store("sqlite:///osrs-notify.db")
+    with store.lock("poll"):
+        store.sync_players([("Lynx Titan", "regular")], now)
+        players = store.active_players()
+        store.record_poll([...])     # snapshots + events + deliveries, one transaction
+    store.close()
+
+Layout: :mod:`.values` (the frozen values and errors callers see), :mod:`.backend` (URLs and
+connections), :mod:`.migrations` (versioned schema), :mod:`.models` (peewee models),
+:mod:`.queries` (the :class:`Store`), :mod:`.locks` (run locks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .backend import connect, mask_url, parse_url
+from .migrations import MIGRATIONS, current_version, migrate
+from .queries import Store
+from .values import (
+    AnomalyRow,
+    EventRow,
+    LockHeld,
+    OutboxEntry,
+    PendingDelivery,
+    PlayerState,
+    PollRecord,
+    RecordStats,
+    StoreError,
+    SyncReport,
+    normalize_name,
+)
+
+__all__ = [
+    "MIGRATIONS",
+    "AnomalyRow",
+    "EventRow",
+    "LockHeld",
+    "OutboxEntry",
+    "PendingDelivery",
+    "PlayerState",
+    "PollRecord",
+    "RecordStats",
+    "Store",
+    "StoreError",
+    "SyncReport",
+    "current_version",
+    "mask_url",
+    "normalize_name",
+    "open_store",
+]
+
+
+def open_store(url: str, **connect_kwargs: Any) -> Store:
+    """Open (creating or upgrading the schema as needed) the database at ``url``.
+
+    ``connect_kwargs`` go to ``psycopg2.connect`` for PostgreSQL (e.g.
+    ``options="-c search_path=osrs"``); SQLite takes none. Every failure — unknown scheme,
+    missing directory, unreachable server, a schema from a newer release — is a one-line
+    :class:`StoreError` with any password masked.
+    """
+    target = parse_url(url)
+    db = connect(target, **connect_kwargs)
+    try:
+        migrate(db, target.masked)
+    except StoreError:
+        db.close()
+        raise
+    except Exception as exc:
+        db.close()
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        from .backend import scrub
+
+        raise StoreError(
+            f"cannot prepare database {target.masked}: {scrub(text, target.location)}"
+        ) from exc
+    return Store(db, target)

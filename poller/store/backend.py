@@ -1,0 +1,224 @@
+"""Database URLs → connected peewee databases, with errors fit for one line.
+
+URLs accepted (anything else is a :class:`StoreError`):
+
+- ``sqlite:///relative.db`` (relative to the working directory), ``sqlite:////abs/path.db``,
+  ``sqlite:///:memory:``;
+- ``postgresql://user:pass@host:port/db`` or ``postgres://…``. libpq reads query parameters,
+  so ``?options=-c%20search_path%3Dmy_schema`` selects a schema; keyword arguments given to
+  :func:`poller.store.open_store` are passed to ``psycopg2.connect`` and win over the URL.
+
+psycopg2 is imported only here, and only for a PostgreSQL URL.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ._peewee import peewee as pw
+from .values import StoreError
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+PG_CONNECT_TIMEOUT_S = 10
+
+_PASSWORD_IN_QUERY = re.compile(r"(?i)(\bpassword=)[^&\s]*")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a URL points, resolved once (paths made absolute, scheme normalised)."""
+
+    kind: Literal["sqlite", "postgresql"]
+    location: str  # absolute SQLite path, ":memory:", or a postgresql:// DSN
+    masked: str  # the URL as it may be shown to a user
+
+    @property
+    def memory(self) -> bool:
+        return self.kind == "sqlite" and self.location == ":memory:"
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``****`` (in the authority or ``?password=``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable database URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            netloc = f"{userinfo.split(':', 1)[0]}:****@{host}"
+    masked = parts._replace(netloc=netloc).geturl()
+    return _PASSWORD_IN_QUERY.sub(r"\1****", masked)
+
+
+def _secrets(url: str) -> list[str]:
+    """Every spelling of the URL's password, to scrub from driver error messages."""
+    found: list[str] = []
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            found += [parts.password, unquote(parts.password)]
+        found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password" and v]
+    except ValueError:
+        pass
+    return sorted({s for s in found if s}, key=len, reverse=True)
+
+
+def scrub(text: str, url: str) -> str:
+    for secret in _secrets(url):
+        text = text.replace(secret, "****")
+    return text
+
+
+def parse_url(url: str) -> Target:
+    masked = mask_url(url)
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep:
+        raise StoreError(
+            f"database URL {masked!r} has no scheme: use sqlite:///path.db or "
+            "postgresql://user@host/db"
+        )
+    if scheme == "sqlite":
+        return _sqlite_target(url, rest, masked)
+    if scheme in ("postgresql", "postgres"):
+        # libpq accepts both spellings, peewee only recognises "postgresql://" as a DSN.
+        return Target("postgresql", "postgresql://" + rest, masked)
+    raise StoreError(
+        f"unsupported database URL scheme {scheme!r} in {masked!r}: use sqlite:///path.db "
+        "or postgresql://user@host/db"
+    )
+
+
+def _sqlite_target(url: str, rest: str, masked: str) -> Target:
+    host, slash, path = rest.partition("/")
+    if host or not slash:
+        raise StoreError(
+            f"SQLite URL {masked!r} must look like sqlite:///relative.db or "
+            "sqlite:////absolute/path.db (three slashes, no host)"
+        )
+    if "?" in path:
+        raise StoreError(f"SQLite URL {masked!r}: query options are not supported")
+    path = unquote(path)
+    if not path:
+        raise StoreError(f"SQLite URL {masked!r} names no database file")
+    if path == ":memory:":
+        return Target("sqlite", ":memory:", masked)
+    file = Path(path).expanduser()
+    file = file if file.is_absolute() else Path.cwd() / file
+    if not file.parent.is_dir():
+        raise StoreError(f"database directory {file.parent} does not exist (from {masked})")
+    if file.is_dir():
+        raise StoreError(f"database path {file} is a directory, not a file (from {masked})")
+    return Target("sqlite", str(file), masked)
+
+
+def connect(target: Target, **connect_kwargs: Any) -> pw.Database:
+    """A connected peewee database for ``target``; every failure is a one-line StoreError."""
+    if target.kind == "sqlite":
+        if connect_kwargs:
+            raise StoreError(f"SQLite takes no connection options (got {sorted(connect_kwargs)})")
+        db: pw.Database = _sqlite(target)
+    else:
+        db = _postgres(target, connect_kwargs)
+    try:
+        db.connect()
+    except Exception as exc:  # driver errors differ per backend; all mean "cannot open"
+        raise StoreError(
+            f"cannot open database {target.masked}: {scrub(_one_line(exc), target.location)}"
+        ) from None
+    return db
+
+
+def _sqlite(target: Target) -> pw.SqliteDatabase:
+    pragmas: list[tuple[str, object]] = [
+        ("foreign_keys", 1),
+        ("busy_timeout", SQLITE_BUSY_TIMEOUT_MS),
+    ]
+    if not target.memory:
+        # WAL lets `players list` read while a poll writes; NORMAL is durable across an
+        # application crash (only an OS crash can lose the last commit), and far faster.
+        pragmas += [("journal_mode", "wal"), ("synchronous", "normal")]
+    return pw.SqliteDatabase(
+        target.location,
+        pragmas=pragmas,
+        timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+        # Writers take the lock when they begin, not on their first write: a transaction
+        # that read first and then fails to upgrade gets SQLITE_BUSY with no retry at all.
+        lock_type="IMMEDIATE",
+        # An in-memory database exists once per connection, so it must be one connection
+        # shared by every thread rather than peewee's usual connection per thread.
+        thread_safe=not target.memory,
+        check_same_thread=not target.memory,
+    )
+
+
+def _postgres(target: Target, kwargs: dict[str, Any]) -> pw.PostgresqlDatabase:
+    cls = _postgres_class()
+    params = dict(kwargs)
+    dsn = target.location
+    if "connect_timeout" not in dsn:
+        # A cron run must fail in seconds when the server is down, not hang for minutes.
+        params.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_S)
+    if "application_name" not in dsn:
+        params.setdefault("application_name", "osrs-notify")
+    db: pw.PostgresqlDatabase = cls(dsn, **params)
+    return db
+
+
+_pg_class: type[pw.PostgresqlDatabase] | None = None
+
+
+def psycopg2_module() -> Any:
+    try:
+        import psycopg2
+        import psycopg2.extensions
+        import psycopg2.extras  # noqa: F401  (execute_values / execute_batch for bulk writes)
+    except ImportError:
+        raise StoreError(
+            "PostgreSQL URLs need the psycopg2 driver: pip install 'osrs-notify[postgres]'"
+        ) from None
+    return psycopg2
+
+
+def _postgres_class() -> type[pw.PostgresqlDatabase]:
+    """peewee's PostgresqlDatabase with an adapter that brings psycopg2 in on first use."""
+    global _pg_class
+    if _pg_class is not None:
+        return _pg_class
+    psycopg2 = psycopg2_module()
+    ext = psycopg2.extensions
+
+    class _Adapter(pw.Psycopg2Adapter):  # type: ignore[misc,name-defined]
+        txn_idle = ext.TRANSACTION_STATUS_IDLE
+        txn_inerror = ext.TRANSACTION_STATUS_INERROR
+        txn_unknown = ext.TRANSACTION_STATUS_UNKNOWN
+
+        def check_driver(self) -> None:
+            return None
+
+        def get_binary_type(self) -> Any:
+            return psycopg2.Binary
+
+        def connect(self, db: Any, **params: Any) -> Any:
+            return psycopg2.connect(db.database, **params)
+
+    class _Database(pw.PostgresqlDatabase):  # type: ignore[misc,name-defined]
+        def init(self, database: str, **kwargs: Any) -> None:
+            super().init(database, **kwargs)
+            # peewee chose its adapter from the drivers it saw at import time (none, when we
+            # hid them); ours imports psycopg2 itself.
+            self._adapter = _Adapter()
+
+    _pg_class = _Database
+    return _Database
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__

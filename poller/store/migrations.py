@@ -1,0 +1,179 @@
+"""Versioned schema: ``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``.
+
+Rules for adding one: append, never edit or reorder (a deployed database has already run every
+step before it); write the DDL as it is *then*, not by asking today's models (a step must mean
+the same thing forever); keep it runnable on SQLite and PostgreSQL. Each step runs in its own
+transaction together with the version bump, so a failure leaves the database at the last good
+version. Tests patch ``poller.store.migrations.MIGRATIONS`` (read at call time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from ._peewee import peewee as pw
+from .values import StoreError
+
+Migration = Callable[[pw.Database], None]
+
+SCHEMA_KEY = "schema_version"
+
+
+def _is_pg(db: pw.Database) -> bool:
+    return isinstance(db, pw.PostgresqlDatabase)
+
+
+def _v1_initial(db: pw.Database) -> None:
+    """Players, snapshots, events, the delivery outbox and anomalies."""
+    pg = _is_pg(db)
+    pk = "BIGSERIAL PRIMARY KEY" if pg else "INTEGER PRIMARY KEY"  # SQLite: the rowid
+    ref = "BIGINT" if pg else "INTEGER"
+    blob = "BYTEA" if pg else "BLOB"
+    # SQLite cannot add a constraint later, PostgreSQL cannot reference a table that does not
+    # exist yet: player ↔ snapshot point at each other, so each gets the FK its own way.
+    last_snapshot_fk = "" if pg else " REFERENCES snapshot (id)"
+    statements = [
+        'CREATE TABLE meta ("key" TEXT PRIMARY KEY, value TEXT NOT NULL)',
+        f"""CREATE TABLE player (
+            id {pk},
+            "key" TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            active BOOLEAN NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            last_polled_at TIMESTAMP,
+            last_changed_at TIMESTAMP,
+            last_snapshot_id {ref}{last_snapshot_fk},
+            reference {blob},
+            status TEXT NOT NULL,
+            not_found_streak INTEGER NOT NULL,
+            last_error TEXT,
+            renamed_to TEXT)""",
+        f"""CREATE TABLE snapshot (
+            id {pk},
+            player_id {ref} NOT NULL REFERENCES player (id),
+            taken_at TIMESTAMP NOT NULL,
+            data {blob} NOT NULL)""",
+        "CREATE INDEX snapshot_player_taken ON snapshot (player_id, taken_at)",
+        f"""CREATE TABLE event (
+            id {pk},
+            player_id {ref} REFERENCES player (id),
+            snapshot_id {ref} REFERENCES snapshot (id),
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at TIMESTAMP NOT NULL)""",
+        "CREATE INDEX event_player ON event (player_id, id)",
+        f"""CREATE TABLE delivery (
+            id {pk},
+            event_id {ref} NOT NULL REFERENCES event (id),
+            webhook TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_attempt_at TIMESTAMP NOT NULL,
+            last_error TEXT,
+            created_at TIMESTAMP NOT NULL,
+            sent_at TIMESTAMP,
+            lease_until TIMESTAMP)""",
+        "CREATE INDEX delivery_status_due ON delivery (status, next_attempt_at)",
+        "CREATE INDEX delivery_event ON delivery (event_id)",
+        f"""CREATE TABLE anomaly (
+            id {pk},
+            player_id {ref} NOT NULL REFERENCES player (id),
+            taken_at TIMESTAMP NOT NULL,
+            metric TEXT NOT NULL,
+            "old" BIGINT NOT NULL,
+            "new" BIGINT NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            reviewed BOOLEAN NOT NULL)""",
+        "CREATE INDEX anomaly_player ON anomaly (player_id, taken_at)",
+    ]
+    if pg:
+        statements.append(
+            "ALTER TABLE player ADD CONSTRAINT player_last_snapshot_fk "
+            "FOREIGN KEY (last_snapshot_id) REFERENCES snapshot (id)"
+        )
+    for sql in statements:
+        db.execute_sql(sql)
+
+
+MIGRATIONS: list[Migration] = [_v1_initial]
+
+
+def current_version() -> int:
+    return len(MIGRATIONS)
+
+
+def schema_version(db: pw.Database) -> int:
+    """The version recorded in ``meta``; 0 for a database this program never touched."""
+    if not db.table_exists("meta"):
+        return 0
+    row = db.execute_sql(
+        f'SELECT value FROM meta WHERE "key" = {db.param}', (SCHEMA_KEY,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _set_version(db: pw.Database, version: int) -> None:
+    p, value = db.param, str(version)
+    cur = db.execute_sql(f'UPDATE meta SET value = {p} WHERE "key" = {p}', (value, SCHEMA_KEY))
+    if cur.rowcount == 0:
+        db.execute_sql(f'INSERT INTO meta ("key", value) VALUES ({p}, {p})', (SCHEMA_KEY, value))
+
+
+def advisory_key(text: str) -> int:
+    """A stable signed 64-bit key for PostgreSQL advisory locks (Python's hash() is salted)."""
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _serialise(db: pw.Database) -> None:
+    """Inside the step's transaction: make concurrent openers take turns.
+
+    SQLite transactions already begin IMMEDIATE (one writer at a time). PostgreSQL DDL does not
+    block a second migrator by itself, so take a transaction-scoped advisory lock per schema.
+    """
+    if _is_pg(db):
+        schema = db.execute_sql("SELECT current_schema()").fetchone()[0]
+        db.execute_sql(
+            "SELECT pg_advisory_xact_lock(%s)", (advisory_key(f"osrs-notify:migrate:{schema}"),)
+        )
+
+
+def _newer(version: int, target: int, where: str) -> StoreError:
+    return StoreError(
+        f"database {where} has schema version {version}, created by a newer osrs-notify "
+        f"(this one knows up to {target}): upgrade osrs-notify"
+    )
+
+
+def migrate(db: pw.Database, where: str) -> int:
+    """Bring the schema up to date; returns the version now in place.
+
+    ``where`` is the masked URL for messages. The common case (already current) costs one query.
+    """
+    steps = MIGRATIONS
+    target = len(steps)
+    version = schema_version(db)
+    if version > target:
+        raise _newer(version, target, where)
+    while version < target:
+        with db.atomic():
+            _serialise(db)
+            # Re-read under the lock: another process may have migrated while we waited.
+            version = schema_version(db)
+            if version > target:
+                raise _newer(version, target, where)
+            if version == target:
+                break
+            step = steps[version]
+            try:
+                step(db)
+            except pw.PeeweeException as exc:
+                raise StoreError(
+                    f"upgrading database {where} to schema version {version + 1} failed: "
+                    f"{' '.join(str(exc).split())}"
+                ) from exc
+            _set_version(db, version + 1)
+        version += 1
+    return version
