@@ -43,17 +43,19 @@ class Target:
 
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ``****`` (in the authority or ``?password=``)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable database URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            netloc = f"{userinfo.split(':', 1)[0]}:****@{host}"
-    masked = parts._replace(netloc=netloc).geturl()
-    return _PASSWORD_IN_QUERY.sub(r"\1****", masked)
+    # Edited as text, not re-assembled by urllib, which would turn "sqlite:////abs" into
+    # "sqlite://abs": the masked URL must still read as the one the user wrote.
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        ends = [i for i in (rest.find(c) for c in "/?#") if i >= 0]
+        end = min(ends, default=len(rest))
+        authority, tail = rest[:end], rest[end:]
+        if "@" in authority:
+            userinfo, host = authority.rsplit("@", 1)
+            if ":" in userinfo:
+                authority = f"{userinfo.split(':', 1)[0]}:****@{host}"
+        url = f"{scheme}{sep}{authority}{tail}"
+    return _PASSWORD_IN_QUERY.sub(r"\1****", url)
 
 
 def _secrets(url: str) -> list[str]:
