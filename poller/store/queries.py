@@ -1,9 +1,7 @@
 """The :class:`Store`: every read and write the rest of the program makes.
 
-Reads go through the peewee models. The batch write path (:meth:`Store.record_poll`) uses the
-driver's ``executemany`` with ids allocated up front, because it must keep up with 2,000+
-players a second on SQLite: one statement compiled once and run for every row, instead of a
-query built per row, and no round trip to learn each new id.
+Reads and small updates go through the peewee models; the batch write behind
+:meth:`Store.record_poll` lives in :mod:`.polls`, config-sync planning in :mod:`.sync`.
 """
 
 from __future__ import annotations
@@ -11,20 +9,20 @@ from __future__ import annotations
 import difflib
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
 
 from ..snapshot import Snapshot
-from . import locks, migrations
+from . import locks, migrations, polls
 from ._peewee import peewee as pw
-from .backend import Target, psycopg2_module, scrub
-from .models import make_models, to_db_time
+from .backend import Target, scrub
+from .models import make_models
+from .sql import Sql, chunks
+from .sync import PlayerRow, plan_sync
 from .values import (
-    PLAYER_STATUSES,
     AnomalyRow,
     EventRow,
     OutboxEntry,
@@ -36,14 +34,6 @@ from .values import (
     SyncReport,
     normalize_name,
 )
-
-# Rows per IN (...) list / per multi-row statement: under SQLite's oldest variable limit (999).
-_CHUNK = 500
-_MAX_ERROR = 1000  # characters of an error message worth keeping per row
-
-# peewee's context manager that turns driver errors into peewee's exception classes. A
-# module-level alias, because the dunder name would be mangled inside a class body.
-_driver_errors = vars(pw)["__exception_wrapper__"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,59 +52,8 @@ def _guard(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _json(payload: Mapping[str, object], what: str) -> str:
-    try:
-        return json.dumps(dict(payload), separators=(",", ":"), sort_keys=True, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{what}: payload is not JSON-serialisable ({exc})") from exc
-
-
 def _decode(blob: Any) -> Snapshot | None:
     return None if blob is None else Snapshot.decode(bytes(blob))
-
-
-def _clip(text: str | None) -> str | None:
-    return None if text is None else text[:_MAX_ERROR]
-
-
-@dataclass(slots=True)
-class _Prepared:
-    """A PollRecord validated and serialised before the write transaction starts, so the
-    database lock is held for writing only."""
-
-    record: PollRecord
-    blob: bytes | None
-    reference: bytes | None
-    outbox: list[tuple[str, str, tuple[str, ...]]]
-    anomalies: list[tuple[str, int, int]]
-
-
-@dataclass(slots=True)
-class _Row:
-    """The identity columns of a player row, for planning a config sync."""
-
-    id: int
-    key: str
-    name: str
-    mode: str
-    active: bool
-    renamed_to: str | None
-
-
-@dataclass(slots=True)
-class _SyncPlan:
-    inserts: list[tuple[str, str, str]] = field(default_factory=list)  # key, name, mode
-    activate: list[int] = field(default_factory=list)
-    deactivate: list[int] = field(default_factory=list)
-    set_name: dict[int, str] = field(default_factory=dict)
-    set_mode: dict[int, str] = field(default_factory=dict)
-    wanted: dict[int, tuple[str, str]] = field(default_factory=dict)  # id → name, mode
-    report: SyncReport = field(default_factory=SyncReport)
 
 
 class Store:
@@ -129,8 +68,12 @@ class Store:
         self._db = db
         self._target = target
         self._m = make_models(db)
-        self._sqlite = isinstance(db, pw.SqliteDatabase)
+        self._sql = Sql(db)
         self._memory_locks: dict[str, threading.Lock] = {}
+        # Snapshots last handed out, by player: lets record_poll compare values instead of
+        # encoding every poll (see .polls). Replaced on each roster load, so it never holds
+        # more than the caller's working set.
+        self._known: polls.Known = {}
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -144,6 +87,7 @@ class Store:
         return self._target.kind
 
     def close(self) -> None:
+        self._known = {}
         if not self._db.is_closed():
             self._db.close()
 
@@ -153,48 +97,6 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _t(self, value: datetime | None) -> Any:
-        return to_db_time(value, self._sqlite)
-
-    def _sql(self, text: str) -> str:
-        return text if self._sqlite else text.replace("?", "%s")
-
-    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._db.execute_sql(self._sql(sql), params)
-
-    def _many(self, sql: str, rows: Sequence[Sequence[Any]], *, insert: bool = False) -> None:
-        """Run one statement for many rows, the fast way each driver offers."""
-        if not rows:
-            return
-        with _driver_errors:
-            cursor = self._db.cursor()
-            if self._sqlite:
-                cursor.executemany(sql, rows)
-                return
-            extras = psycopg2_module().extras
-            if insert:
-                # "VALUES (?, ?)" → one multi-row VALUES list per page: one round trip each.
-                head, _, values = sql.partition(" VALUES ")
-                template = values.replace("?", "%s")
-                extras.execute_values(cursor, f"{head} VALUES %s", rows, template, page_size=_CHUNK)
-            else:
-                extras.execute_batch(cursor, sql.replace("?", "%s"), rows, page_size=100)
-
-    def _allocate_ids(self, table: str, count: int) -> list[int]:
-        """Ids for rows about to be inserted in this transaction, so children can point at
-        them without a round trip per row."""
-        if count == 0:
-            return []
-        if self._sqlite:
-            # Transactions begin IMMEDIATE, so no other writer can take these ids meanwhile.
-            (top,) = self._execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()
-            return list(range(top + 1, top + 1 + count))
-        cur = self._execute(
-            "SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)",
-            (table, count),
-        )
-        return [row[0] for row in cur.fetchall()]
-
     # -- players ---------------------------------------------------------------------------
 
     def _player_query(self, with_snapshots: bool = True) -> Any:
@@ -202,6 +104,7 @@ class Store:
         columns = [
             P.id, P.name, P.mode, P.active, P.status, P.not_found_streak, P.last_polled_at,
             P.last_changed_at, S.taken_at, P.last_error, P.renamed_to, P.created_at,
+            P.last_snapshot_id,
         ]
         if with_snapshots:
             columns += [S.data, P.reference]
@@ -215,7 +118,7 @@ class Store:
     @staticmethod
     def _state(row: Sequence[Any]) -> PlayerState:
         (pid, name, mode, active, status, streak, polled, changed, snap_at, error, renamed,
-         created, *blobs) = row
+         created, _, *blobs) = row
         last = _decode(blobs[0]) if blobs else None
         reference = _decode(blobs[1]) if blobs and blobs[1] is not None else last
         return PlayerState(
@@ -229,9 +132,16 @@ class Store:
     def active_players(self, *, with_snapshots: bool = True) -> list[PlayerState]:
         """Players to poll, ordered by name. ``with_snapshots=False`` leaves ``last_snapshot``
         and ``reference`` None — for 10,000 players, load them per batch with
-        :meth:`last_snapshots` instead of all at once."""
+        :meth:`last_snapshots` instead of all at once (a decoded snapshot is ~8 KB)."""
         query = self._player_query(with_snapshots).where(self._m.Player.active == True)  # noqa: E712
-        return [self._state(r) for r in query]
+        self._known = {}
+        states = []
+        for row in query:
+            state = self._state(row)
+            if state.last_snapshot is not None:
+                self._known[state.id] = (row[12], state.last_snapshot)
+            states.append(state)
+        return states
 
     @_guard
     def all_players(self) -> list[PlayerState]:
@@ -245,19 +155,22 @@ class Store:
 
     @_guard
     def last_snapshots(self, player_ids: Iterable[int]) -> dict[int, tuple[Snapshot, Snapshot]]:
-        """``{player id: (last snapshot, reference)}`` for players that have one."""
+        """``{player id: (last snapshot, reference)}`` for those that have one: one batch of
+        a roster loaded with ``active_players(with_snapshots=False)``."""
         P, S = self._m.Player, self._m.Snapshot
         out: dict[int, tuple[Snapshot, Snapshot]] = {}
-        for chunk in _chunks(list(player_ids)):
+        self._known = {}
+        for chunk in chunks(list(player_ids)):
             query = (
-                P.select(P.id, S.data, P.reference)
+                P.select(P.id, S.id, S.data, P.reference)
                 .join(S, on=(S.id == P.last_snapshot_id))
                 .where(P.id.in_(chunk))
                 .tuples()
             )
-            for pid, data, ref in query:
+            for pid, sid, data, ref in query:
                 last = Snapshot.decode(data)
                 out[pid] = (last, Snapshot.decode(ref) if ref is not None else last)
+                self._known[pid] = (sid, last)
         return out
 
     @_guard
@@ -270,85 +183,10 @@ class Store:
 
     # -- config sync -----------------------------------------------------------------------
 
-    def _rows(self) -> list[_Row]:
+    def _rows(self) -> list[PlayerRow]:
         P = self._m.Player
         query = P.select(P.id, P.key, P.name, P.mode, P.active, P.renamed_to).tuples()
-        return [_Row(i, k, n, m, bool(a), r) for i, k, n, m, a, r in query]
-
-    @staticmethod
-    def _plan_sync(players: Sequence[tuple[str, str]], rows: list[_Row]) -> _SyncPlan:
-        by_key = {r.key: r for r in rows}
-        entries: list[tuple[str, str, str]] = []
-        seen: dict[str, str] = {}
-        for name, mode in players:
-            key = normalize_name(name)
-            if not key:
-                raise StoreError(f"player name {name!r} is empty")
-            if key in seen:
-                raise StoreError(f"players {seen[key]!r} and {name!r} are the same player")
-            seen[key] = name
-            entries.append((key, name.strip(), mode))
-
-        def follow(row: _Row) -> _Row | None:
-            """Where a rename tombstone leads (None: a broken chain, treat as fresh)."""
-            hops = 0
-            while row.renamed_to is not None:
-                nxt = by_key.get(normalize_name(row.renamed_to))
-                hops += 1
-                if nxt is None or hops > len(by_key):
-                    return None
-                row = nxt
-            return row
-
-        plan = _SyncPlan()
-        added: list[str] = []
-        reactivated: list[str] = []
-        modes: list[str] = []
-        names: list[str] = []
-        redirected: list[tuple[str, str]] = []
-        later: list[tuple[str, _Row, str]] = []
-
-        def want(row: _Row, name: str, mode: str, rename_ok: bool) -> None:
-            plan.wanted[row.id] = (name if rename_ok else row.name, mode)
-            if not row.active or (rename_ok and row.renamed_to is not None):
-                plan.activate.append(row.id)
-                if not row.active:
-                    reactivated.append(name if rename_ok else row.name)
-            if rename_ok and row.name != name:
-                plan.set_name[row.id] = name
-                names.append(name)
-            if row.mode != mode:
-                plan.set_mode[row.id] = mode
-                modes.append(name if rename_ok else row.name)
-
-        for key, name, mode in entries:
-            row = by_key.get(key)
-            if row is None:
-                plan.inserts.append((key, name, mode))
-                added.append(name)
-                continue
-            target = follow(row) if row.renamed_to is not None else row
-            if target is None or target is row:
-                want(row, name, mode, rename_ok=True)  # includes reviving a broken tombstone
-            else:
-                later.append((name, target, mode))
-        # An old name in the config follows its rename, unless the new name is listed too.
-        for name, target, mode in later:
-            redirected.append((name, target.name))
-            if target.id not in plan.wanted:
-                want(target, name, mode, rename_ok=False)
-
-        plan.deactivate = [r.id for r in rows if r.active and r.id not in plan.wanted]
-        by_id = {r.id: r for r in rows}
-        plan.report = SyncReport(
-            added=tuple(added),
-            reactivated=tuple(reactivated),
-            deactivated=tuple(by_id[i].name for i in plan.deactivate),
-            updated_mode=tuple(modes),
-            updated_name=tuple(names),
-            redirected=tuple(redirected),
-        )
-        return plan
+        return [PlayerRow(i, k, n, m, bool(a), r) for i, k, n, m, a, r in query]
 
     @_guard
     def sync_players(self, players: Sequence[tuple[str, str]], now: datetime) -> SyncReport:
@@ -361,18 +199,18 @@ class Store:
         """
         P = self._m.Player
         with self._db.atomic():
-            plan = self._plan_sync(players, self._rows())
-            self._many(
-                self._sql(
+            plan = plan_sync(players, self._rows())
+            self._sql.many(
+                self._sql.q(
                     'INSERT INTO player ("key", name, mode, active, created_at, status, '
                     "not_found_streak) VALUES (?, ?, ?, ?, ?, 'ok', 0) "
                     'ON CONFLICT ("key") DO NOTHING'
                 ),
-                [(k, n, m, True, self._t(now)) for k, n, m in plan.inserts],
+                [(k, n, m, True, self._sql.t(now)) for k, n, m in plan.inserts],
             )
-            for chunk in _chunks(plan.activate):
+            for chunk in chunks(plan.activate):
                 P.update(active=True, renamed_to=None).where(P.id.in_(chunk)).execute()
-            for chunk in _chunks(plan.deactivate):
+            for chunk in chunks(plan.deactivate):
                 P.update(active=False).where(P.id.in_(chunk)).execute()
             for pid, name in plan.set_name.items():
                 P.update(name=name).where(P.id == pid).execute()
@@ -384,7 +222,7 @@ class Store:
     def preview_players(self, players: Sequence[tuple[str, str]]) -> list[PlayerState]:
         """What :meth:`active_players` would return after ``sync_players(players)``, without
         writing anything (for ``poll --dry-run``). Players not yet stored get negative ids."""
-        plan = self._plan_sync(players, self._rows())
+        plan = plan_sync(players, self._rows())
         states = {s.id: s for s in self.all_players() if s.id in plan.wanted}
         out: list[PlayerState] = []
         for pid, (name, mode) in plan.wanted.items():
@@ -409,45 +247,6 @@ class Store:
 
     # -- polls -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _prepare(record: PollRecord) -> _Prepared:
-        if record.status is not None and record.status not in PLAYER_STATUSES:
-            raise ValueError(
-                f"player {record.player_id}: status {record.status!r} is not one of "
-                f"{sorted(PLAYER_STATUSES)}"
-            )
-        if record.not_found_streak is not None and record.not_found_streak < 0:
-            raise ValueError(f"player {record.player_id}: negative not_found_streak")
-        outbox = [
-            (
-                e.kind,
-                _json(e.payload, f"player {record.player_id} {e.kind} event"),
-                tuple(e.webhooks),
-            )
-            for e in record.outbox
-        ]
-        anomalies = [(str(m), int(o), int(n)) for m, o, n in record.anomalies]
-        return _Prepared(
-            record=record,
-            blob=record.snapshot.encode() if record.snapshot is not None else None,
-            reference=record.reference.encode() if record.reference is not None else None,
-            outbox=outbox,
-            anomalies=anomalies,
-        )
-
-    def _last_blobs(self, ids: list[int]) -> dict[int, tuple[int | None, bytes | None]]:
-        out: dict[int, tuple[int | None, bytes | None]] = {}
-        for chunk in _chunks(ids):
-            marks = ", ".join("?" * len(chunk))
-            cur = self._execute(
-                "SELECT p.id, p.last_snapshot_id, s.data FROM player p "
-                f"LEFT JOIN snapshot s ON s.id = p.last_snapshot_id WHERE p.id IN ({marks})",
-                chunk,
-            )
-            for pid, sid, data in cur.fetchall():
-                out[pid] = (sid, None if data is None else bytes(data))
-        return out
-
     @_guard
     def record_poll(self, records: Sequence[PollRecord]) -> RecordStats:
         """Write a batch of polls in ONE transaction: new snapshots, their events, a pending
@@ -462,118 +261,14 @@ class Store:
         """
         if not records:
             return RecordStats()
-        prepared = [self._prepare(r) for r in records]
+        prepared = [polls.prepare(r, self._known) for r in records]
+        nested = self._db.in_transaction()
         with self._db.atomic():
-            return self._write_polls(prepared)
-
-    def _write_polls(self, prepared: list[_Prepared]) -> RecordStats:
-        ids = sorted({p.record.player_id for p in prepared})
-        last = self._last_blobs(ids)
-        missing = [i for i in ids if i not in last]
-        if missing:
-            raise ValueError(f"record_poll: no player with id {missing[0]}")
-
-        # The player's current snapshot id as the batch goes: events point at it.
-        current: dict[int, int | None] = {pid: sid for pid, (sid, _) in last.items()}
-        # Decide which snapshots are new; a player twice in one batch compares with the first.
-        changed: list[bool] = []
-        for p in prepared:
-            pid = p.record.player_id
-            prev = last[pid][1]
-            # Equal bytes settle it cheaply; unequal bytes may still be an equal snapshot
-            # (encoding order of unknown names), so only then decode and compare values.
-            new = p.blob is not None and p.blob != prev and (
-                prev is None or Snapshot.decode(prev) != p.record.snapshot
-            )
-            changed.append(new)
-            if new:
-                last[pid] = (None, p.blob)
-        snap_ids = iter(self._allocate_ids("snapshot", sum(changed)))
-
-        snapshot_rows: list[tuple[Any, ...]] = []
-        event_rows: list[tuple[Any, ...]] = []
-        delivery_rows: list[tuple[Any, ...]] = []
-        anomaly_rows: list[tuple[Any, ...]] = []
-        player_rows: list[tuple[Any, ...]] = []
-        events_needed = sum(len(p.outbox) for p in prepared)
-        event_ids = iter(self._allocate_ids("event", events_needed))
-
-        for p, is_new in zip(prepared, changed, strict=True):
-            r = p.record
-            at = self._t(r.taken_at)
-            snapshot_id: int | None = None
-            if is_new:
-                snapshot_id = next(snap_ids)
-                current[r.player_id] = snapshot_id
-                snapshot_rows.append((snapshot_id, r.player_id, at, p.blob))
-            elif r.snapshot is not None:
-                snapshot_id = current.get(r.player_id)
-            for kind, payload, webhooks in p.outbox:
-                event_id = next(event_ids)
-                event_rows.append((event_id, r.player_id, snapshot_id, kind, payload, at))
-                delivery_rows.extend(
-                    (event_id, hook, "pending", 0, at, at) for hook in webhooks
-                )
-            anomaly_rows.extend(
-                (r.player_id, at, metric, old, new, at, False) for metric, old, new in p.anomalies
-            )
-            # The reference column is NULL while it equals the last snapshot (the usual case),
-            # so a normal poll stores each snapshot once.
-            set_ref = p.reference is not None
-            ref = p.reference if set_ref and r.reference != r.snapshot else None
-            player_rows.append((
-                at,
-                at if is_new else None,
-                snapshot_id if is_new else None,
-                r.status,
-                r.not_found_streak,
-                _clip(r.error),
-                set_ref,
-                ref,
-                r.player_id,
-            ))
-
-        self._many(
-            "INSERT INTO snapshot (id, player_id, taken_at, data) VALUES (?, ?, ?, ?)",
-            snapshot_rows, insert=True,
-        )
-        self._write_events(event_rows, delivery_rows)
-        self._many(
-            'INSERT INTO anomaly (player_id, taken_at, metric, "old", "new", created_at, '
-            "reviewed) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            anomaly_rows, insert=True,
-        )
-        self._many(
-            "UPDATE player SET last_polled_at = ?, "
-            "last_changed_at = COALESCE(?, last_changed_at), "
-            "last_snapshot_id = COALESCE(?, last_snapshot_id), "
-            "status = COALESCE(?, status), "
-            "not_found_streak = COALESCE(?, not_found_streak), "
-            "last_error = ?, "
-            "reference = CASE WHEN ? THEN ? ELSE reference END "
-            "WHERE id = ?",
-            player_rows,
-        )
-        return RecordStats(
-            snapshots_added=len(snapshot_rows),
-            events_added=len(event_rows),
-            deliveries_added=len(delivery_rows),
-            anomalies_added=len(anomaly_rows),
-        )
-
-    def _write_events(
-        self, event_rows: list[tuple[Any, ...]], delivery_rows: list[tuple[Any, ...]]
-    ) -> None:
-        self._many(
-            "INSERT INTO event (id, player_id, snapshot_id, kind, payload, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            event_rows, insert=True,
-        )
-        self._many(
-            "INSERT INTO delivery (event_id, webhook, status, attempts, next_attempt_at, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            delivery_rows, insert=True,
-        )
+            stats, remember = polls.write_polls(self._sql, prepared, self._known)
+        if not nested:
+            # Only once committed: a rolled-back row id may be reused for other stats later.
+            self._known.update(remember)
+        return stats
 
     @_guard
     def record_events(
@@ -582,19 +277,20 @@ class Store:
         """Store events that come from no snapshot (price alerts, run summaries) with their
         pending deliveries, in one transaction."""
         prepared = [
-            (e.kind, _json(e.payload, f"{e.kind} event"), tuple(e.webhooks)) for e in entries
+            (e.kind, polls.to_json(e.payload, f"{e.kind} event"), tuple(e.webhooks))
+            for e in entries
         ]
         if not prepared:
             return RecordStats()
-        at = self._t(now)
+        at = self._sql.t(now)
         with self._db.atomic():
-            ids = self._allocate_ids("event", len(prepared))
+            ids = self._sql.allocate_ids("event", len(prepared))
             pairs = list(zip(ids, prepared, strict=True))
             events = [(i, player_id, None, kind, payload, at) for i, (kind, payload, _) in pairs]
             deliveries = [
                 (i, hook, "pending", 0, at, at) for i, (_, _, hooks) in pairs for hook in hooks
             ]
-            self._write_events(events, deliveries)
+            polls.write_events(self._sql, events, deliveries)
         return RecordStats(events_added=len(events), deliveries_added=len(deliveries))
 
     # -- delivery outbox -------------------------------------------------------------------
@@ -630,7 +326,7 @@ class Store:
         ids = list(ids)
         changed = 0
         with self._db.atomic():
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 changed += D.update(**values).where(D.id.in_(chunk) & where).execute()
         return changed
 
@@ -652,7 +348,7 @@ class Store:
         D = self._m.Delivery
         return self._update_deliveries(
             ids, D.status == "pending",
-            attempts=D.attempts + 1, next_attempt_at=next_attempt_at, last_error=_clip(error),
+            attempts=D.attempts + 1, next_attempt_at=next_attempt_at, last_error=polls.clip(error),
             lease_until=None,
         )
 
@@ -662,7 +358,8 @@ class Store:
         D = self._m.Delivery
         return self._update_deliveries(
             ids, D.status.in_(["pending", "held"]),
-            status="failed", attempts=D.attempts + 1, last_error=_clip(error), lease_until=None,
+            status="failed", attempts=D.attempts + 1, last_error=polls.clip(error),
+            lease_until=None,
         )
 
     @_guard
@@ -670,7 +367,7 @@ class Store:
         """Park every pending message of a disabled webhook (404/401), keeping them."""
         D = self._m.Delivery
         return (
-            D.update(status="held", last_error=_clip(error))
+            D.update(status="held", last_error=polls.clip(error))
             .where((D.webhook == webhook) & (D.status == "pending"))
             .execute()
         )
@@ -829,7 +526,7 @@ class Store:
         A = self._m.Anomaly
         changed = 0
         with self._db.atomic():
-            for chunk in _chunks(list(ids)):
+            for chunk in chunks(list(ids)):
                 changed += A.update(reviewed=True).where(A.id.in_(chunk)).execute()
         return changed
 
