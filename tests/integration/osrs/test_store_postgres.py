@@ -30,6 +30,7 @@ from poller.store import (
     StoreError,
     migrations,
     open_store,
+    polls,
 )
 
 T0 = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
@@ -266,22 +267,23 @@ def test_failed_batch_leaves_nothing_behind(store: Store, monkeypatch) -> None: 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    real = Store._write_events
+    real = polls.write_events
 
-    def events_then_boom(self: Store, *args: object) -> None:
-        real(self, *args)  # type: ignore[arg-type]
+    def events_then_boom(*args: object) -> None:
+        real(*args)  # type: ignore[arg-type]
         boom()
 
-    monkeypatch.setattr(Store, "_write_events", events_then_boom)
+    monkeypatch.setattr(polls, "write_events", events_then_boom)
     with pytest.raises(RuntimeError, match="disk full"):
         store.record_poll([good, PollRecord(b, T0, small(5))])
     assert store.counts() == {"player": 2, "snapshot": 0, "event": 0, "delivery": 0, "anomaly": 0}
     pa = store.get_player("A")
     assert pa is not None and pa.last_polled_at is None and pa.last_snapshot is None
 
-    # And the store is usable afterwards.
+    # And the store is usable afterwards, remembering nothing of the rolled-back batch.
     monkeypatch.undo()
-    assert store.record_poll([good]).events_added == 1
+    stats = store.record_poll([good])
+    assert (stats.snapshots_added, stats.events_added) == (1, 1)
 
 
 def test_not_found_keeps_last_snapshot_and_records_presence(store: Store) -> None:
@@ -342,6 +344,37 @@ def test_player_twice_in_one_batch(store: Store) -> None:
     (event,) = store.recent_events()
     history_ids = [r[0] for r in store._db.execute_sql("SELECT id FROM snapshot ORDER BY id")]
     assert event.snapshot_id == history_ids[-1]
+
+
+def test_change_detection_with_a_second_writer(backend: Backend) -> None:
+    # Each store remembers the snapshots it handed out; another process writing in between
+    # must not fool it.
+    mine, other = backend.open(), backend.open()
+    mine.sync_players([("A", "regular")], T0)
+    poll(mine, "A", small(1), T0)
+    (a,) = mine.active_players()
+    poll(other, "A", small(2), T0 + timedelta(minutes=1))
+    stats = mine.record_poll([PollRecord(a.id, T0 + timedelta(minutes=2), small(2))])
+    assert stats.snapshots_added == 0  # equal to what the other store wrote
+    stats = mine.record_poll([PollRecord(a.id, T0 + timedelta(minutes=3), small(1))])
+    assert stats.snapshots_added == 1  # equal to what *this* store once saw, not the last row
+    assert [s for _, s in mine.player_history("A")] == [small(1), small(2), small(1)]
+
+
+def test_unknown_metrics_in_any_order_are_unchanged(backend: Backend) -> None:
+    # Names the game table does not know yet are stored as JSON in dict order: two equal
+    # snapshots may then encode differently, and must still count as unchanged.
+    first = Snapshot(skills={OVERALL: 10, "Attack": 5, "Brand New Skill": 3, "Zz": 2},
+                     activities={"New Boss": 7, "Zulrah": 1})
+    again = Snapshot(skills={"Zz": 2, "Brand New Skill": 3, "Attack": 5, OVERALL: 10},
+                     activities={"Zulrah": 1, "New Boss": 7})
+    store = backend.open()
+    store.sync_players([("A", "regular")], T0)
+    assert poll(store, "A", first, T0).snapshots_added == 1  # type: ignore[attr-defined]
+    fresh = backend.open()  # remembers nothing: compares with the stored bytes
+    assert poll(fresh, "A", again, T0 + timedelta(hours=1)).snapshots_added == 0  # type: ignore[attr-defined]
+    (_, stored), = fresh.player_history("A")
+    assert stored == first and stored.score("New Boss") == 7
 
 
 def test_timestamps_are_utc_whatever_zone_comes_in(store: Store) -> None:
