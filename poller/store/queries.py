@@ -46,6 +46,7 @@ def _guard(method: F) -> F:
         try:
             return method(self, *args, **kwargs)
         except pw.PeeweeException as exc:
+            self._drop_broken_connection()
             text = scrub(" ".join(str(exc).split()) or type(exc).__name__, self._target.location)
             raise StoreError(f"database error on {self.url}: {text}") from exc
 
@@ -90,6 +91,17 @@ class Store:
         self._known = {}
         if not self._db.is_closed():
             self._db.close()
+
+    def _drop_broken_connection(self) -> None:
+        """After a failure: if the server connection is dead (PostgreSQL restarted, network
+        cut), forget it so the next call reconnects instead of failing forever in `run`."""
+        db = self._db
+        try:
+            if db.is_closed() or db.in_transaction() or db.is_connection_usable():
+                return
+            db.close()
+        except Exception:  # closing a dead connection may itself fail: just forget it
+            db.dispose()
 
     def __enter__(self) -> Store:
         return self
@@ -139,7 +151,7 @@ class Store:
         for row in query:
             state = self._state(row)
             if state.last_snapshot is not None:
-                self._known[state.id] = (row[12], state.last_snapshot)
+                self._known[state.id] = (row[12], state.last_snapshot)  # 12: last_snapshot_id
             states.append(state)
         return states
 

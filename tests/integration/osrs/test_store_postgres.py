@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
@@ -70,14 +71,8 @@ def _pg_admin(base: str):  # type: ignore[no-untyped-def]
     return conn
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path) -> Iterator[Backend]:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        b = Backend("sqlite", f"sqlite:///{tmp_path / 'osrs.db'}")
-        yield b
-        b.close_all()
-        return
-    base = request.getfixturevalue("postgres_url")
+@contextmanager
+def _pg_backend(base: str) -> Iterator[Backend]:
     schema = f"osrs_test_{uuid.uuid4().hex[:12]}"
     admin = _pg_admin(base)
     try:
@@ -92,6 +87,23 @@ def backend(request: pytest.FixtureRequest, tmp_path) -> Iterator[Backend]:  # t
                 cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
         admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest, tmp_path) -> Iterator[Backend]:  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        b = Backend("sqlite", f"sqlite:///{tmp_path / 'osrs.db'}")
+        yield b
+        b.close_all()
+        return
+    with _pg_backend(request.getfixturevalue("postgres_url")) as b:
+        yield b
+
+
+@pytest.fixture
+def pg_backend(postgres_url: str) -> Iterator[Backend]:
+    with _pg_backend(postgres_url) as b:
+        yield b
 
 
 @pytest.fixture
@@ -714,6 +726,22 @@ def test_postgres_extra_connect_kwargs_select_the_schema(postgres_url: str) -> N
         with admin.cursor() as cur:
             cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         admin.close()
+
+
+@pytest.mark.postgres
+def test_postgres_store_reconnects_after_losing_its_connection(pg_backend: Backend) -> None:
+    store = pg_backend.open()
+    store.sync_players([("A", "regular")], T0)
+    (backend_pid,) = store._db.execute_sql("SELECT pg_backend_pid()").fetchone()
+    admin = _pg_admin(store._db.database)
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(%s)", (backend_pid,))
+    finally:
+        admin.close()
+    with pytest.raises(StoreError, match="database error"):
+        store.active_players()
+    assert [p.name for p in store.active_players()] == ["A"]  # the next call reconnects
 
 
 @pytest.mark.postgres
