@@ -463,7 +463,8 @@ class Store:
             P.update(**updates).where(P.id == dst.id).execute()
             P.update(
                 active=False, renamed_to=dst.name, last_snapshot_id=None, reference=None,
-                last_changed_at=None, status="ok", not_found_streak=0, last_error=None,
+                last_polled_at=None, last_changed_at=None, status="ok", not_found_streak=0,
+                last_error=None,
             ).where(P.id == src.id).execute()
 
     def _tombstone(self, key: str, name: str, mode: str, renamed_to: str, now: datetime) -> None:

@@ -13,7 +13,6 @@ from datetime import datetime
 from ..snapshot import Snapshot
 
 PLAYER_STATUSES: frozenset[str] = frozenset({"ok", "missing"})
-DELIVERY_STATUSES: frozenset[str] = frozenset({"pending", "sent", "failed", "held"})
 
 
 class StoreError(Exception):

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -32,9 +33,9 @@ T0 = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path) -> Iterator[Store]:
     s = open_store(f"sqlite:///{tmp_path / 'osrs.db'}")
-    yield s  # type: ignore[misc]
+    yield s
     s.close()
 
 

@@ -520,7 +520,7 @@ def test_rename_merges_into_a_new_player_without_history(store: Store) -> None:
     assert [e.player_name for e in store.recent_events()] == ["New Name"]
     old = store.get_player("Old Name")
     assert old is not None and not old.active and old.renamed_to == "New Name"
-    assert old.last_snapshot is None
+    assert (old.last_snapshot, old.last_polled_at, old.last_changed_at) == (None, None, None)
 
 
 def test_rename_refusals(store: Store) -> None:
