@@ -9,16 +9,27 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 
+def setup_warnings(settings: Settings) -> list[str]:
+    """Things that are allowed at load time (so the example config runs) but need a look."""
+    lines = [
+        f"{settings.path.name}: ${{{var.split(' ')[0]}}} is not set {' '.join(var.split(' ')[1:])}"
+        for var in settings.unset_vars
+    ]
+    for hook in settings.webhooks.values():
+        if not hook.url:
+            lines.append(
+                f"webhook {hook.name!r} has no URL: nothing is queued or sent for it "
+                "(set it in the environment or in .env beside the config)"
+            )
+    return lines
+
+
 def run_checks(settings: Settings, *, hiscores: HiscoresClient | None) -> list[str]:
     """Return one line per problem (empty = all good). Never raises for a reachable problem."""
     from .errors import OSRSApiError, PlayerNotFound
     from .store import StoreError, open_store
 
-    problems: list[str] = [f"{settings.path.name}: {v}" for v in settings.unset_vars]
-
-    for hook in settings.webhooks.values():
-        if not hook.url:
-            problems.append(f"webhook {hook.name!r} has no URL: its messages wait until it has one")
+    problems = setup_warnings(settings)
 
     try:
         store = open_store(settings.database_url)

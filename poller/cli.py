@@ -171,9 +171,11 @@ def poll(obj: Context, dry_run: bool) -> None:
     from .pipeline import run_once
     from .store import LockHeld
 
+    from .checks import setup_warnings
+
     settings = obj.settings()
-    for var in settings.unset_vars:
-        log.warning("%s", var)
+    for line in setup_warnings(settings):
+        log.warning("%s", line)
     with _closing(obj.open_store()) as store:
         if not settings.players:
             click.echo("No players configured: add [[players]] tables to the config.")

@@ -22,14 +22,16 @@ from .snapshot import Snapshot
 
 if TYPE_CHECKING:
     from .settings import Settings
-    from .store import OutboxEntry, PlayerState, PollRecord, Store
+    from .store import PlayerState, PollRecord, Store
 
 log = logging.getLogger("osrs_notify.pipeline")
 
 # Writes are batched so 10,000 players are not one giant transaction (and not 10,000 small ones).
 BATCH_SIZE = 500
 
-Outcome = Literal["baseline", "changed", "unchanged", "anomaly", "not_found", "unavailable", "invalid"]
+Outcome = Literal[
+    "baseline", "changed", "unchanged", "anomaly", "not_found", "unavailable", "invalid"
+]
 FAILED_OUTCOMES: frozenset[str] = frozenset({"unavailable", "invalid"})
 
 
@@ -40,14 +42,25 @@ class Fetcher(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Queued:
+    """An event, the outbox payload rendered from it, and the webhooks that take it."""
+
+    event: Event
+    payload: Mapping[str, object]
+    webhooks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PlayerResult:
     name: str
     outcome: Outcome
-    events: tuple[Event, ...] = ()
-    payloads: tuple[Mapping[str, object], ...] = ()
-    routes: tuple[tuple[str, ...], ...] = ()
+    queued: tuple[Queued, ...] = ()
     anomalies: int = 0
     error: str | None = None
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        return tuple(q.event for q in self.queued)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +207,8 @@ def plan_player(
         reference: Snapshot | None = None,
     ) -> tuple[PlayerResult, PollRecord]:
         outbox = tuple(
-            OutboxEntry(kind=e.kind, payload=p, webhooks=w)
-            for e, p, w in zip(result.events, result.payloads, result.routes)
+            OutboxEntry(kind=q.event.kind, payload=q.payload, webhooks=q.webhooks)
+            for q in result.queued
         )
         return result, PollRecord(
             player_id=player.id,
@@ -209,23 +222,23 @@ def plan_player(
             reference=reference,
         )
 
-    def build(events: Iterable[Event], snapshot: Snapshot | None) -> tuple[
-        tuple[Event, ...], tuple[Mapping[str, object], ...], tuple[tuple[str, ...], ...]
-    ]:
-        evs = tuple(events)
-        payloads = tuple(
-            event_payload(e, player=player.name, mode=player.mode, snapshot=snapshot, taken_at=now)
-            for e in evs
+    def build(events: Iterable[Event], snapshot: Snapshot | None) -> tuple[Queued, ...]:
+        return tuple(
+            Queued(
+                e,
+                event_payload(e, player=player.name, mode=player.mode, snapshot=snapshot,
+                              taken_at=now),
+                route(e.kind, player.name),
+            )
+            for e in events
         )
-        return evs, payloads, tuple(route(e.kind, player.name) for e in evs)
 
     err = fetched.error
     if isinstance(err, PlayerNotFound):
         presence, evs = next_presence(previous, found=False, missing_after=missing_after)
-        events, payloads, routes = build(evs, player.last_snapshot)
         shown = f"not found on the hiscores ({presence.not_found_streak}/{missing_after})"
         return record(
-            PlayerResult(player.name, "not_found", events, payloads, routes, error=shown),
+            PlayerResult(player.name, "not_found", build(evs, player.last_snapshot), error=shown),
             presence=presence,
         )
     if err is not None:
@@ -242,9 +255,8 @@ def plan_player(
     reference = player.reference
     if reference is None:
         # First snapshot: a silent baseline (only a "back" from a missing streak is news).
-        events, payloads, routes = build(presence_events, current)
         return record(
-            PlayerResult(player.name, "baseline", events, payloads, routes),
+            PlayerResult(player.name, "baseline", build(presence_events, current)),
             current,
             presence,
             reference=current,
@@ -258,9 +270,9 @@ def plan_player(
             "%s: %d metric(s) went down (e.g. %s %d → %d); no events derived, recorded for review",
             player.name, len(anomalies), *anomalies[0],
         )
-        events, payloads, routes = build(presence_events, current)
+        queued = build(presence_events, current)
         return record(
-            PlayerResult(player.name, "anomaly", events, payloads, routes, anomalies=len(anomalies)),
+            PlayerResult(player.name, "anomaly", queued, anomalies=len(anomalies)),
             current,
             presence,
             anomalies,
@@ -270,11 +282,9 @@ def plan_player(
     # Thresholds are judged against the high-water mark, never against a rolled-back value.
     merged = high_water(reference, current) if reference != last else current
     derived = derive(reference, merged, settings.rules) if reference != last else anomaly_check
-    evs = presence_events + derived.events
-    events, payloads, routes = build(evs, current)
     outcome: Outcome = "changed" if current != last else "unchanged"
     return record(
-        PlayerResult(player.name, outcome, events, payloads, routes),
+        PlayerResult(player.name, outcome, build(presence_events + derived.events, current)),
         current,
         presence,
         reference=merged,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -18,12 +18,18 @@ if TYPE_CHECKING:
     from .store import Store
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: set[int] = frozenset()) -> str:  # type: ignore[assignment]
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], right: Collection[int] = ()
+) -> str:
+    """A plain aligned table; columns in ``right`` are right-aligned (numbers)."""
     cells = [[str(c) for c in headers]] + [[("" if c is None else str(c)) for c in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = []
     for n, row in enumerate(cells):
-        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
         lines.append("  ".join(parts).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
@@ -61,11 +67,11 @@ def print_poll_report(report: RunReport, settings: Settings) -> None:
         by_hook: dict[str, list[str]] = {}
         unrouted: list[str] = []
         for r in report.results:
-            for payload, hooks in zip(r.payloads, r.routes):
-                line = render_text(payload)
-                for hook in hooks:
+            for q in r.queued:
+                line = render_text(q.payload)
+                for hook in q.webhooks:
                     by_hook.setdefault(hook, []).append(line)
-                if not hooks:
+                if not q.webhooks:
                     unrouted.append(line)
         if not by_hook and not unrouted:
             click.echo("Nothing would be sent.")
@@ -79,8 +85,8 @@ def print_poll_report(report: RunReport, settings: Settings) -> None:
                 click.echo(f"  {line}")
     else:
         for r in report.results:
-            if r.events:
-                click.echo(f"  {r.name}: " + "; ".join(event_line(p) for p in r.payloads))
+            if r.queued:
+                click.echo(f"  {r.name}: " + "; ".join(event_line(q.payload) for q in r.queued))
         if report.events_added:
             click.echo(
                 f"{report.events_added} event(s) stored; {report.deliveries_added} message(s) "
@@ -175,7 +181,8 @@ def player_rows(settings: Settings, store: Store) -> list[dict[str, object]]:
         key = normalize_name(p.name)
         seen.add(key)
         st = states.get(key)
-        rows.append(_row(p.name, p.mode, st, "never polled" if st is None or st.last_polled_at is None else None))
+        never = st is None or st.last_polled_at is None
+        rows.append(_row(p.name, p.mode, st, "never polled" if never else None))
     for key, st in states.items():
         if key not in seen:
             rows.append(_row(st.name, st.mode, st, "removed from config"))
@@ -184,8 +191,13 @@ def player_rows(settings: Settings, store: Store) -> list[dict[str, object]]:
 
 def _row(name: str, mode: str, st: object, override: str | None) -> dict[str, object]:
     status = override or getattr(st, "status", "ok")
-    if st is not None and getattr(st, "status", "ok") == "missing":
-        status = f"missing ({st.not_found_streak} not-found polls)"  # type: ignore[attr-defined]
+    streak = getattr(st, "not_found_streak", 0)
+    if getattr(st, "renamed_to", None):
+        status = f"renamed to {st.renamed_to}"  # type: ignore[attr-defined]
+    elif getattr(st, "status", "ok") == "missing":
+        status = f"missing ({streak} not-found polls in a row)"
+    elif streak and not override:
+        status = f"not found {streak}× (not yet called missing)"
     return {
         "name": name,
         "mode": mode,

@@ -104,7 +104,7 @@ class Snapshot:
 
     @classmethod
     def decode(cls, blob: bytes) -> Snapshot:
-        from .game import STORAGE_ORDER, SKILLS
+        from .game import SKILLS, STORAGE_ORDER
 
         blob = bytes(blob)
         if not blob or blob[0] != _FORMAT_VARINT:

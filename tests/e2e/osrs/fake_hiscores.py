@@ -68,7 +68,9 @@ class FakeHiscores:
     default: Reply | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def set_player(self, name: str, body: Mapping[str, object], board: str = "hiscore_oldschool") -> None:
+    def set_player(
+        self, name: str, body: Mapping[str, object], board: str = "hiscore_oldschool"
+    ) -> None:
         self.replies[(board, _key(name))] = Reply(body=json.dumps(body))
 
     def set_status(self, name: str, status: int, board: str = "hiscore_oldschool") -> None:
