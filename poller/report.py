@@ -89,8 +89,8 @@ def print_poll_report(report: RunReport, settings: Settings) -> None:
                 click.echo(f"  {r.name}: " + "; ".join(event_line(q.payload) for q in r.queued))
         if report.events_added:
             click.echo(
-                f"{report.events_added} event(s) stored; {report.deliveries_added} message(s) "
-                "queued for delivery."
+                f"{report.events_added} event(s) stored, {report.deliveries_added} "
+                "webhook deliveries queued."
             )
     for r in report.results:
         if r.anomalies:
