@@ -21,6 +21,7 @@ from .migrations import MIGRATIONS, current_version, migrate
 from .queries import Store
 from .values import (
     AnomalyRow,
+    AttemptRow,
     EventRow,
     LockHeld,
     OutboxEntry,
@@ -30,12 +31,14 @@ from .values import (
     RecordStats,
     StoreError,
     SyncReport,
+    WebhookState,
     normalize_name,
 )
 
 __all__ = [
     "MIGRATIONS",
     "AnomalyRow",
+    "AttemptRow",
     "EventRow",
     "LockHeld",
     "OutboxEntry",
@@ -46,6 +49,7 @@ __all__ = [
     "Store",
     "StoreError",
     "SyncReport",
+    "WebhookState",
     "current_version",
     "mask_url",
     "normalize_name",

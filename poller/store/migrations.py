@@ -97,7 +97,34 @@ def _v1_initial(db: pw.Database) -> None:
         db.execute_sql(sql)
 
 
-MIGRATIONS: list[Migration] = [_v1_initial]
+def _v2_delivery_state(db: pw.Database) -> None:
+    """Webhook state (disabled after 404/401, until its URL changes) and every send attempt."""
+    pg = _is_pg(db)
+    pk = "BIGSERIAL PRIMARY KEY" if pg else "INTEGER PRIMARY KEY"
+    ref = "BIGINT" if pg else "INTEGER"
+    for sql in (
+        """CREATE TABLE webhook_state (
+            name TEXT PRIMARY KEY,
+            disabled BOOLEAN NOT NULL,
+            reason TEXT,
+            address_hash TEXT,
+            changed_at TIMESTAMP NOT NULL)""",
+        f"""CREATE TABLE attempt (
+            id {pk},
+            webhook TEXT NOT NULL,
+            at TIMESTAMP NOT NULL,
+            outcome TEXT NOT NULL,
+            status_code INTEGER,
+            error TEXT,
+            elapsed_ms INTEGER NOT NULL,
+            deliveries INTEGER NOT NULL,
+            first_delivery_id {ref})""",
+        "CREATE INDEX attempt_webhook_at ON attempt (webhook, at)",
+    ):
+        db.execute_sql(sql)
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_delivery_state]
 
 
 def current_version() -> int:

@@ -70,6 +70,8 @@ class Models:
     Event: Any
     Delivery: Any
     Anomaly: Any
+    WebhookState: Any
+    Attempt: Any
 
 
 def make_models(db: pw.Database) -> Models:
@@ -155,4 +157,28 @@ def make_models(db: pw.Database) -> Models:
         class Meta:
             table_name = "anomaly"
 
-    return Models(MetaEntry, Player, Snapshot, Event, Delivery, Anomaly)
+    class WebhookState(Base):
+        name = pw.TextField(primary_key=True)
+        disabled = pw.BooleanField()
+        reason = pw.TextField(null=True)
+        address_hash = pw.TextField(null=True)
+        changed_at = UTCDateTimeField()
+
+        class Meta:
+            table_name = "webhook_state"
+
+    class Attempt(Base):
+        id = pw.AutoField()
+        webhook = pw.TextField()
+        at = UTCDateTimeField()
+        outcome = pw.TextField()
+        status_code = pw.IntegerField(null=True)
+        error = pw.TextField(null=True)
+        elapsed_ms = pw.IntegerField()
+        deliveries = pw.IntegerField()
+        first_delivery_id = pw.IntegerField(null=True)
+
+        class Meta:
+            table_name = "attempt"
+
+    return Models(MetaEntry, Player, Snapshot, Event, Delivery, Anomaly, WebhookState, Attempt)

@@ -24,6 +24,7 @@ from .sql import Sql, chunks
 from .sync import PlayerRow, plan_sync
 from .values import (
     AnomalyRow,
+    AttemptRow,
     EventRow,
     OutboxEntry,
     PendingDelivery,
@@ -32,6 +33,7 @@ from .values import (
     RecordStats,
     StoreError,
     SyncReport,
+    WebhookState,
     normalize_name,
 )
 
@@ -407,6 +409,95 @@ class Store:
         )
         return {hook: count for hook, count in query}
 
+    @_guard
+    def delivery_statuses(self, ids: Iterable[int]) -> dict[int, str]:
+        """Current status per delivery id (tests and the deliver loop's bookkeeping)."""
+        D = self._m.Delivery
+        out: dict[int, str] = {}
+        for chunk in chunks(list(ids)):
+            out.update(dict(D.select(D.id, D.status).where(D.id.in_(chunk)).tuples()))
+        return out
+
+    # -- webhook state and attempts --------------------------------------------------------
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """Group writes (e.g. an attempt and the deliveries it settled) into one commit."""
+        return self._db.atomic()
+
+    @_guard
+    def webhook_states(self) -> dict[str, WebhookState]:
+        W = self._m.WebhookState
+        return {
+            r.name: WebhookState(r.name, r.disabled, r.reason, r.address_hash, r.changed_at)
+            for r in W.select()
+        }
+
+    def _set_webhook(
+        self, name: str, disabled: bool, reason: str | None, address_hash: str | None,
+        now: datetime,
+    ) -> None:
+        W = self._m.WebhookState
+        values = {"disabled": disabled, "reason": polls.clip(reason),
+                  "address_hash": address_hash, "changed_at": now}
+        if W.update(**values).where(W.name == name).execute() == 0:
+            W.insert(name=name, **values).execute()
+
+    @_guard
+    def disable_webhook(
+        self, name: str, reason: str, address_hash: str | None, now: datetime
+    ) -> int:
+        """Mark a webhook disabled and park its pending messages (kept, not dropped).
+        Returns how many messages were parked."""
+        with self._db.atomic():
+            self._set_webhook(name, True, reason, address_hash, now)
+            return self.hold_webhook(name, reason)
+
+    @_guard
+    def enable_webhook(self, name: str, address_hash: str | None, now: datetime) -> int:
+        """Re-enable a webhook (its URL was fixed); parked messages become due again."""
+        with self._db.atomic():
+            self._set_webhook(name, False, None, address_hash, now)
+            return self.release_webhook(name)
+
+    @_guard
+    def record_attempt(
+        self, webhook: str, now: datetime, *, outcome: str, status_code: int | None,
+        error: str | None, elapsed_ms: int, delivery_ids: Sequence[int],
+    ) -> None:
+        A = self._m.Attempt
+        A.insert(
+            webhook=webhook, at=now, outcome=outcome, status_code=status_code,
+            error=polls.clip(error), elapsed_ms=elapsed_ms, deliveries=len(delivery_ids),
+            first_delivery_id=min(delivery_ids) if delivery_ids else None,
+        ).execute()
+
+    @_guard
+    def attempts(self, webhook: str | None = None, limit: int = 100) -> list[AttemptRow]:
+        """Most recent send attempts first."""
+        A = self._m.Attempt
+        query = A.select().order_by(A.id.desc()).limit(limit)
+        if webhook is not None:
+            query = query.where(A.webhook == webhook)
+        return [
+            AttemptRow(a.webhook, a.at, a.outcome, a.status_code, a.error, a.elapsed_ms,
+                       a.deliveries)
+            for a in query
+        ]
+
+    @_guard
+    def get_meta(self, key: str) -> str | None:
+        M = self._m.MetaEntry
+        row = M.get_or_none(M.key == key)
+        return None if row is None else row.value
+
+    @_guard
+    def set_meta(self, key: str, value: str | None) -> None:
+        M = self._m.MetaEntry
+        if value is None:
+            M.delete().where(M.key == key).execute()
+        elif M.update(value=value).where(M.key == key).execute() == 0:
+            M.insert(key=key, value=value).execute()
+
     # -- rename ----------------------------------------------------------------------------
 
     @_guard
@@ -553,7 +644,7 @@ class Store:
         m = self._m
         return {
             model._meta.table_name: model.select().count()
-            for model in (m.Player, m.Snapshot, m.Event, m.Delivery, m.Anomaly)
+            for model in (m.Player, m.Snapshot, m.Event, m.Delivery, m.Anomaly, m.Attempt)
         }
 
     # -- locks -----------------------------------------------------------------------------

@@ -168,3 +168,31 @@ class AnomalyRow:
     new: int
     created_at: datetime
     reviewed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookState:
+    """A webhook Discord refused for good (404 unknown webhook / 401 bad token).
+
+    ``address_hash`` fingerprints the URL it was disabled with (never the token itself), so
+    fixing the URL in the config re-enables it on the next run.
+    """
+
+    name: str
+    disabled: bool
+    reason: str | None
+    address_hash: str | None
+    changed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    """One HTTP send of one message (which may carry several deliveries)."""
+
+    webhook: str
+    at: datetime
+    outcome: str
+    status_code: int | None
+    error: str | None
+    elapsed_ms: int
+    deliveries: int

@@ -264,6 +264,9 @@ def test_unchanged_poll_events_point_at_the_existing_snapshot(store: Store) -> N
     assert store.counts()["snapshot"] == 1
 
 
+EMPTY = {"player": 0, "snapshot": 0, "event": 0, "delivery": 0, "anomaly": 0, "attempt": 0}
+
+
 def test_failed_batch_leaves_nothing_behind(store: Store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     store.sync_players([("A", "regular"), ("B", "regular")], T0)
     a, b = pid(store, "A"), pid(store, "B")
@@ -273,7 +276,7 @@ def test_failed_batch_leaves_nothing_behind(store: Store, monkeypatch) -> None: 
     bad = PollRecord(b, T0, small(), outbox=[OutboxEntry("levelup", {"when": object()}, ("c",))])
     with pytest.raises(TypeError, match="not JSON-serialisable"):
         store.record_poll([good, bad])
-    assert store.counts() == {"player": 2, "snapshot": 0, "event": 0, "delivery": 0, "anomaly": 0}
+    assert store.counts() == {**EMPTY, "player": 2}
 
     # A failure after the snapshots and events were inserted rolls all of them back.
     def boom(*args: object, **kwargs: object) -> None:
@@ -288,7 +291,7 @@ def test_failed_batch_leaves_nothing_behind(store: Store, monkeypatch) -> None: 
     monkeypatch.setattr(polls, "write_events", events_then_boom)
     with pytest.raises(RuntimeError, match="disk full"):
         store.record_poll([good, PollRecord(b, T0, small(5))])
-    assert store.counts() == {"player": 2, "snapshot": 0, "event": 0, "delivery": 0, "anomaly": 0}
+    assert store.counts() == {**EMPTY, "player": 2}
     pa = store.get_player("A")
     assert pa is not None and pa.last_polled_at is None and pa.last_snapshot is None
 
@@ -634,7 +637,8 @@ def test_lock_is_exclusive_within_one_process(store: Store) -> None:
 
 def test_migration_upgrades_and_keeps_data(backend: Backend, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     store = backend.open()
-    assert store.schema_version() == migrations.current_version() == 1
+    n = migrations.current_version()
+    assert store.schema_version() == n
     store.sync_players([("Lynx Titan", "regular")], T0)
     poll(store, "Lynx Titan", small(), T0, outbox=[level_event()])
     store.close()
@@ -649,29 +653,46 @@ def test_migration_upgrades_and_keeps_data(backend: Backend, monkeypatch) -> Non
 
     monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, v2_add_note])
     upgraded = backend.open()
-    assert ran == [1] and upgraded.schema_version() == 2
+    assert ran == [1] and upgraded.schema_version() == n + 1
     assert [r[0] for r in upgraded._db.execute_sql("SELECT note FROM player")] == ["upgraded"]
     p = upgraded.get_player("Lynx Titan")
     assert p is not None and p.last_snapshot == small()
     assert len(upgraded.pending_deliveries(T0)) == 1
     upgraded.close()
     # Opening again runs nothing twice.
-    assert backend.open().schema_version() == 2 and ran == [1]
+    assert backend.open().schema_version() == n + 1 and ran == [1]
+
+
+def test_real_upgrade_from_version_1_keeps_data(backend: Backend, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A database written by the first release opens with today's schema, data intact."""
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+    old = backend.open()
+    assert old.schema_version() == 1
+    old.sync_players([("Lynx Titan", "regular")], T0)
+    poll(old, "Lynx Titan", small(), T0, outbox=[level_event()])
+    old.close()
+    monkeypatch.undo()
+    store = backend.open()
+    assert store.schema_version() == migrations.current_version() > 1
+    assert store.get_player("Lynx Titan").last_snapshot == small()  # type: ignore[union-attr]
+    assert len(store.pending_deliveries(T0)) == 1
+    assert store.webhook_states() == {} and store.attempts() == []
 
 
 def test_failed_migration_leaves_the_last_good_version(backend: Backend, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     backend.open().close()
+    n = migrations.current_version()
 
     def v2_broken(db) -> None:  # type: ignore[no-untyped-def]
         db.execute_sql("ALTER TABLE player ADD COLUMN note TEXT")
         db.execute_sql("SELECT no_such_column FROM player")
 
     monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, v2_broken])
-    with pytest.raises(StoreError, match="schema version 2 failed"):
+    with pytest.raises(StoreError, match=f"schema version {n + 1} failed"):
         backend.open()
     monkeypatch.undo()
     store = backend.open()
-    assert store.schema_version() == 1
+    assert store.schema_version() == n
     cols = [r[0] for r in store._db.execute_sql("SELECT * FROM player").description]
     assert "note" not in cols
 
@@ -694,7 +715,9 @@ def test_reopening_keeps_everything(backend: Backend) -> None:
     again = backend.open()
     p = again.get_player("Lynx Titan")
     assert p is not None and p.last_snapshot == maxed() and p.last_snapshot_at == T0
-    assert again.counts() == {"player": 1, "snapshot": 1, "event": 1, "delivery": 1, "anomaly": 0}
+    assert again.counts() == {
+        "player": 1, "snapshot": 1, "event": 1, "delivery": 1, "anomaly": 0, "attempt": 0
+    }
 
 
 # -- PostgreSQL only ----------------------------------------------------------------------------
