@@ -778,3 +778,45 @@ def test_postgres_bad_password_is_masked(postgres_url: str) -> None:
         open_store(url)
     text = str(err.value)
     assert "s3cr3t-pw" not in text and "****" in text and "\n" not in text
+
+
+# -- webhook state, attempts, meta ------------------------------------------------------------
+
+
+def test_disabled_webhook_keeps_its_messages_until_re_enabled(store: Store) -> None:
+    store.sync_players([("Lynx Titan", "regular")], T0)
+    poll(store, "Lynx Titan", small(), T0)
+    poll(store, "Lynx Titan", small(5), T0, outbox=[OutboxEntry("levelup", {"m": 1}, ("a", "b"))])
+    assert store.disable_webhook("a", "404 Unknown Webhook", "hash1", T0) == 1
+    state = store.webhook_states()["a"]
+    assert state.disabled and state.reason == "404 Unknown Webhook"
+    assert state.address_hash == "hash1"
+    assert [d.webhook for d in store.pending_deliveries(T0)] == ["b"]
+    assert store.count_pending(include_held=True) == {"a": 1, "b": 1}
+
+    assert store.enable_webhook("a", "hash2", T0 + timedelta(hours=1)) == 1
+    assert not store.webhook_states()["a"].disabled
+    assert sorted(d.webhook for d in store.pending_deliveries(T0)) == ["a", "b"]
+
+
+def test_attempts_are_recorded_newest_first(store: Store) -> None:
+    store.record_attempt("a", T0, outcome="retry", status_code=503, error="Service Unavailable",
+                         elapsed_ms=12, delivery_ids=[7, 5])
+    store.record_attempt("a", T0 + timedelta(seconds=5), outcome="sent", status_code=200,
+                         error=None, elapsed_ms=30, delivery_ids=[5, 7])
+    store.record_attempt("b", T0, outcome="disable", status_code=404, error="Unknown Webhook",
+                         elapsed_ms=9, delivery_ids=[])
+    rows = store.attempts("a")
+    assert [(r.outcome, r.status_code, r.deliveries) for r in rows] == [
+        ("sent", 200, 2), ("retry", 503, 2)
+    ]
+    assert len(store.attempts()) == 3 and store.counts()["attempt"] == 3
+
+
+def test_meta_values_round_trip(store: Store) -> None:
+    assert store.get_meta("discord_paused_until") is None
+    store.set_meta("discord_paused_until", "1234.5")
+    store.set_meta("discord_paused_until", "99")
+    assert store.get_meta("discord_paused_until") == "99"
+    store.set_meta("discord_paused_until", None)
+    assert store.get_meta("discord_paused_until") is None
