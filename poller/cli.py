@@ -168,10 +168,9 @@ def poll(obj: Context, dry_run: bool) -> None:
       osrs-notify --config /etc/osrs-notify/osrs-notify.toml poll
       osrs-notify poll --dry-run
     """
+    from .checks import setup_warnings
     from .pipeline import run_once
     from .store import LockHeld
-
-    from .checks import setup_warnings
 
     settings = obj.settings()
     for line in setup_warnings(settings):
@@ -247,11 +246,15 @@ def lookup(obj: Context, name: str, mode: str | None, as_json: bool) -> None:
 
 def _settings_or_defaults(obj: Context) -> Settings:
     """lookup works without a config file: then env vars and defaults apply."""
+    from dataclasses import replace
+
     from .settings import default_settings
 
     if Path(obj.config_path).exists():
         return obj.settings()
-    return default_settings()
+    # No config means no database: keep the HTTP cache in memory rather than leave an
+    # osrs-notify.db.http-cache file in whatever directory lookup was run from.
+    return replace(default_settings(), database_url="sqlite:///:memory:")
 
 
 # -- players -------------------------------------------------------------------------------------
@@ -259,7 +262,13 @@ def _settings_or_defaults(obj: Context) -> Settings:
 
 @cli.group()
 def players() -> None:
-    """List configured players, or carry a player's history to a new name."""
+    """List configured players, or carry a player's history to a new name.
+
+    \b
+    Example:
+      osrs-notify players list --json
+      osrs-notify players rename "Old Name" "New Name"
+    """
 
 
 @players.command("list")
@@ -346,8 +355,19 @@ def check(obj: Context, offline: bool) -> None:
       osrs-notify --config /etc/osrs-notify/osrs-notify.toml check
     """
     from .checks import run_checks
+    from .settings import ConfigError
 
-    settings = obj.settings()
+    try:
+        settings = obj.settings()
+    except UserError as exc:
+        # Elsewhere one line is enough; `check` exists to list every problem in one go.
+        found = exc.__cause__.problems if isinstance(exc.__cause__, ConfigError) else ()
+        if len(found) < 2:
+            raise
+        click.echo(f"error: {len(found)} problems in the config:", err=True)
+        for problem in found:
+            click.echo(f"  - {problem.line}", err=True)
+        sys.exit(EXIT_USAGE)
     problems = run_checks(settings, hiscores=None if offline else obj.hiscores(settings))
     if problems:
         click.echo(f"{len(problems)} problem(s):", err=True)

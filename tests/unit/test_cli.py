@@ -1,0 +1,693 @@
+"""The `osrs-notify` CLI in-process, through ``poller.cli.main`` (which maps errors to exit codes).
+
+Hiscores and Discord are mocked with ``responses`` at fake endpoints set through the environment
+(OSRS_API_ENDPOINT, DISCORD_API_BASE), with the rate limit lifted so the tests stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import re
+import sqlite3
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import click
+import pytest
+import responses
+
+from poller import game
+from poller.cli import cli, main
+from poller.store import Store, open_store
+
+
+def _load_fake_hiscores():  # type: ignore[no-untyped-def]
+    """tests/e2e/osrs/fake_hiscores.py (not a package): its real-shaped body builder."""
+    name = "fake_hiscores"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).resolve().parents[1] / "e2e" / "osrs" / "fake_hiscores.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+hiscores_body = _load_fake_hiscores().hiscores_body
+
+HISCORES = "http://hiscores.test"
+DISCORD = "http://discord.test/api/v10"
+BOARD_URL = re.compile(re.escape(HISCORES) + r"/m=(?P<board>[a-z_]+)/index_lite\.json")
+
+# A real-shaped Discord webhook URL: the token must never reach any output.
+HOOK_ID = "123456789012345678"
+TOKEN = "SeCrEtToKeN_abcdefghijklmnopqrstuvwxyz0123456789-ABCDEFGHIJKLMNOPQRSTU"
+DISCORD_HOOK = f"https://discord.com/api/webhooks/{HOOK_ID}/{TOKEN}"
+LOCAL_HOOK = "http://127.0.0.1:9/api/webhooks/123/faketoken"
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+@pytest.fixture(autouse=True)
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A clean environment in tmp_path; root logging restored after main() rewired it."""
+    monkeypatch.chdir(tmp_path)
+    for var in ("OSRS_NOTIFY_CONFIG", "DATABASE_URL", "REDIS_URL", "OSRS_API_KEY",
+                "OSRS_PRICES_ENDPOINT", "CLAN_URL"):
+        monkeypatch.delenv(var, raising=False)
+    # The HTTP cache would serve a test's second poll the first poll's body.
+    monkeypatch.setenv("OSRS_CACHE_TTL", "0")
+    monkeypatch.setenv("OSRS_API_ENDPOINT", HISCORES)
+    monkeypatch.setenv("OSRS_RATE_LIMIT", "6000")
+    monkeypatch.setenv("DISCORD_API_BASE", DISCORD)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    urllib3_level = logging.getLogger("urllib3").level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logging.getLogger("urllib3").setLevel(urllib3_level)
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
+    def invoke(*argv: str) -> Run:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            main(list(argv))
+        code = exit_info.value.code
+        captured = capsys.readouterr()
+        return Run(0 if code is None else int(code), captured.out, captured.err)
+
+    return invoke
+
+
+class Hiscores:
+    """Scripted hiscores: per player a (status, JSON body) on any board; 404 otherwise."""
+
+    def __init__(self, rsps: responses.RequestsMock) -> None:
+        self.players: dict[str, tuple[int, object]] = {}
+        self.requests: list[tuple[str, str]] = []
+        rsps.add_callback(responses.GET, BOARD_URL, callback=self._reply)
+
+    def set(self, name: str, skills: Mapping[str, int] | None = None,
+            acts: Mapping[str, int] | None = None, *, status: int = 200) -> None:
+        self.players[name.lower()] = (status, hiscores_body(skills, acts))
+
+    def _reply(self, request):  # type: ignore[no-untyped-def]
+        parts = urlsplit(request.url)
+        board = BOARD_URL.fullmatch(f"{parts.scheme}://{parts.netloc}{parts.path}")["board"]
+        player = parse_qs(parts.query)["player"][0]
+        self.requests.append((board, player))
+        status, body = self.players.get(player.lower(), (404, ""))
+        if status != 200:
+            return status, {"Content-Type": "text/plain"}, ""
+        return 200, {"Content-Type": "application/json"}, json.dumps(body)
+
+
+@pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def hiscores(rsps: responses.RequestsMock) -> Hiscores:
+    return Hiscores(rsps)
+
+
+def xp(level: int) -> int:
+    return game.xp_for_level(level)
+
+
+BASE = (
+    'database = "sqlite:///t.db"\n'
+    "[poll]\nretries = 0\nconcurrency = 2\n"
+    f'[webhooks.clan]\nurl = "{LOCAL_HOOK}"\n'
+)
+
+
+def players(*names: str) -> str:
+    return "".join(f'\n[[players]]\nname = "{n}"\n' for n in names)
+
+
+def config(tmp_path: Path, body: str, name: str = "osrs-notify.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def db_store(tmp_path: Path) -> Store:
+    return open_store("sqlite:///" + str(tmp_path / "t.db"))
+
+
+def one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    return lines[0]
+
+
+# -- help -----------------------------------------------------------------------------------------
+
+
+def _command_paths(group: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    yield path
+    if isinstance(group, click.Group):
+        for name, sub in group.commands.items():
+            yield from _command_paths(sub, (*path, name))
+
+
+@pytest.mark.parametrize("path", list(_command_paths(cli)), ids=lambda p: " ".join(p) or "top")
+def test_every_help_has_an_example(run: Callable[..., Run], path: tuple[str, ...]) -> None:
+    result = run(*path, "--help")
+    assert result.code == 0
+    assert "Example" in result.out
+    assert "osrs-notify" in result.out.split("Example", 1)[1]
+
+
+def test_the_core_commands_exist() -> None:
+    paths = {" ".join(p) for p in _command_paths(cli)}
+    assert {"poll", "lookup", "players list", "players rename", "check"} <= paths
+
+
+# -- poll -----------------------------------------------------------------------------------------
+
+
+def test_poll_all_good_exits_0_and_stores_a_baseline(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores
+) -> None:
+    config(tmp_path, BASE + players("Alice", "Bob"))
+    hiscores.set("Alice", {"Attack": xp(70)})
+    hiscores.set("Bob", {"Attack": xp(60)})
+
+    result = run("poll")
+
+    assert result.code == 0, result
+    assert "Polled 2 player(s)" in result.out and "2 baseline" in result.out
+    with db_store(tmp_path) as store:
+        assert store.counts()["snapshot"] == 2
+        assert store.counts()["event"] == 0
+
+
+def test_poll_queues_level_ups_and_says_so(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores
+) -> None:
+    config(tmp_path, BASE + players("Alice"))
+    hiscores.set("Alice", {"Attack": xp(70)})
+    assert run("poll").code == 0
+    hiscores.set("Alice", {"Attack": xp(71)})
+
+    result = run("poll")
+
+    assert result.code == 0
+    assert "Alice: Attack 70 → 71" in result.out
+    assert "2 event(s) stored" in result.out and "queued" in result.out  # levelup + combat
+    with db_store(tmp_path) as store:
+        assert {d.webhook for d in store.pending_deliveries(_far_future())} == {"clan"}
+
+
+def _far_future():  # type: ignore[no-untyped-def]
+    from datetime import datetime, timezone
+
+    return datetime(2100, 1, 1, tzinfo=timezone.utc)
+
+
+def test_poll_exits_1_when_a_player_gets_503_and_saves_the_rest(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores
+) -> None:
+    config(tmp_path, BASE + players("Alice", "Bob"))
+    hiscores.set("Alice", {"Attack": xp(70)})
+    hiscores.set("Bob", status=503)
+
+    result = run("poll")
+
+    assert result.code == 1, result
+    assert "1 baseline" in result.out and "1 unavailable" in result.out
+    assert "Bob" in result.err and "503" in result.err
+    assert "Traceback" not in result.text
+    assert sum(1 for _, p in hiscores.requests if p == "Bob") == 1  # retries = 0
+    with db_store(tmp_path) as store:
+        alice, bob = store.get_player("Alice"), store.get_player("Bob")
+        assert alice is not None and alice.last_snapshot is not None
+        assert bob is not None and bob.last_snapshot is None and "503" in (bob.last_error or "")
+
+
+def test_poll_not_found_is_not_a_failure(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores
+) -> None:
+    config(tmp_path, BASE + players("Alice", "Nobody"))
+    hiscores.set("Alice")
+    result = run("poll")
+    assert result.code == 0, result
+    assert "1 not found" in result.out
+    assert "Nobody: not found on the hiscores (1/3)" in result.out
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        (BASE.replace("[poll]\n", "[poll]\nconcurency = 3\n") + players("Alice"),
+         "poll.concurency"),
+        (BASE.replace("retries = 0", "retries = 99") + players("Alice"), "poll.retries"),
+        (BASE + players("Alice!"), "players[0].name"),
+        (BASE + '\n[[players]]\nname = "Alice"\nmode = "iron"\n', "players[0].mode"),
+        (BASE + players("Alice") + 'timezone = "UTC"\n', "players[0].timezone"),
+        ('database = "mysql://x"\n' + players("Alice"), "database"),
+        (BASE.replace(LOCAL_HOOK, "https://example.com/hook") + players("Alice"),
+         "webhooks.clan.url"),
+        ("[poll\n", None),  # not TOML at all
+    ],
+    ids=["unknown-key", "out-of-range", "bad-name", "bad-mode", "key-in-wrong-table",
+         "bad-database", "bad-webhook", "bad-toml"],
+)
+def test_poll_with_a_bad_config_exits_2_with_one_line(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores, body: str, key: str | None
+) -> None:
+    config(tmp_path, body)
+    result = run("poll")
+    assert result.code == 2, result
+    assert result.out == ""
+    line = one_line(result.err)
+    assert line.startswith("error: ")
+    assert "osrs-notify.toml" in line
+    if key is not None:
+        assert f": {key}" in line
+    assert hiscores.requests == []  # nothing done
+    assert not (tmp_path / "t.db").exists()
+
+
+@pytest.mark.parametrize("argv", [("poll",), ("--config", "nowhere/x.toml", "poll"),
+                                  ("players", "list"), ("check", "--offline")])
+def test_a_missing_config_file_exits_2_with_one_line(
+    run: Callable[..., Run], argv: tuple[str, ...]
+) -> None:
+    result = run(*argv)
+    assert result.code == 2, result
+    line = one_line(result.err)
+    assert line.startswith("error: ") and "not found" in line
+    assert ("x.toml" if "--config" in argv else "osrs-notify.toml") in line
+
+
+def test_config_from_the_environment_variable(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "etc").mkdir()
+    path = config(tmp_path / "etc", BASE + players("Alice"), "custom.toml")
+    monkeypatch.setenv("OSRS_NOTIFY_CONFIG", str(path))
+    hiscores.set("Alice")
+    assert run("poll").code == 0
+    assert (tmp_path / "etc" / "t.db").exists()  # relative to the config file, not the cwd
+
+
+def _dump(db: Path) -> list[str]:
+    conn = sqlite3.connect(db)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def test_poll_dry_run_prints_what_would_be_sent_and_changes_nothing(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores
+) -> None:
+    config(tmp_path, BASE + players("Alice"))
+    hiscores.set("Alice", {"Attack": xp(70)})
+    assert run("poll").code == 0
+    config(tmp_path, BASE + players("Alice", "Newbie"))
+    hiscores.set("Alice", {"Attack": xp(71)}, {"Vorkath": 50})
+    hiscores.set("Newbie", {"Attack": xp(90)})
+    before = _dump(tmp_path / "t.db")
+
+    result = run("poll", "--dry-run")
+
+    assert result.code == 0, result
+    assert "Would poll 2 player(s)" in result.out
+    assert "Would send to webhook 'clan'" in result.out
+    assert "Alice — Attack 70 → 71" in result.out
+    assert "Alice — Vorkath: now on the hiscores at 50 kills" in result.out
+    assert "Newbie" not in result.out.split("Would send", 1)[1]  # a baseline sends nothing
+    assert _dump(tmp_path / "t.db") == before
+    with db_store(tmp_path) as store:
+        assert store.get_player("Newbie") is None
+
+    # The real poll then queues exactly what the dry run showed.
+    real = run("poll")
+    assert "Alice: Attack 70 → 71" in real.out
+
+
+def test_poll_dry_run_with_nothing_to_send(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores
+) -> None:
+    config(tmp_path, BASE + players("Alice"))
+    hiscores.set("Alice")
+    result = run("poll", "--dry-run")
+    assert result.code == 0
+    assert "Nothing would be sent." in result.out
+    with db_store(tmp_path) as store:
+        assert store.all_players() == []
+
+
+def test_poll_is_skipped_while_another_holds_the_lock(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores
+) -> None:
+    config(tmp_path, BASE + players("Alice"))
+    hiscores.set("Alice")
+    with db_store(tmp_path) as store, store.lock("poll"):
+        result = run("poll")
+        assert result.code == 0, result
+        assert "skipped" in result.out
+        assert hiscores.requests == []
+        assert store.counts()["snapshot"] == 0
+    assert run("poll").code == 0  # released: the next one runs
+    assert hiscores.requests == [("hiscore_oldschool", "Alice")]
+
+
+def test_poll_with_no_players(run: Callable[..., Run], tmp_path: Path) -> None:
+    config(tmp_path, BASE)
+    result = run("poll")
+    assert result.code == 0
+    assert "No players configured" in result.out
+
+
+# -- lookup ---------------------------------------------------------------------------------------
+
+
+LYNX = {s: 200_000_000 for s in game.SKILLS}
+
+
+def test_lookup_prints_a_table(run: Callable[..., Run], hiscores: Hiscores) -> None:
+    hiscores.set("Lynx Titan", LYNX, {"Vorkath": 1_234, "Clue Scrolls (all)": 77})
+    result = run("lookup", "Lynx Titan")
+    assert result.code == 0, result
+    lines = result.out.splitlines()
+    assert lines[0].startswith("Lynx Titan (regular) — combat 126, total level 2,376")
+    attack = next(line for line in lines if line.startswith("Attack "))
+    assert attack.split() == ["Attack", "99", "200,000,000", "1,001"]
+    assert any(line.split()[:3] == ["Vorkath", "boss", "1,234"] for line in lines)
+    assert "Clue Scrolls (all)" in result.out
+    assert "Zulrah" not in result.out  # unranked: not shown, not zero
+
+
+def test_lookup_json(run: Callable[..., Run], hiscores: Hiscores) -> None:
+    hiscores.set("Lynx Titan", {"Attack": xp(99), "Hitpoints": xp(10)}, {"Vorkath": 50})
+    result = run("lookup", "Lynx Titan", "--json")
+    assert result.code == 0, result
+    data = json.loads(result.out)
+    assert {"combat_level", "total_level", "skills", "activities"} <= set(data)
+    assert data["skills"]["Attack"] == {"level": 99, "xp": xp(99), "rank": 1001}
+    assert data["skills"]["Magic"]["level"] is None  # unranked: unknown, not 1
+    assert set(data["skills"]) == set(game.SKILLS)
+    assert data["activities"] == {"Vorkath": {"score": 50, "rank": 100 + list(game.ACTIVITIES)
+                                              .index("Vorkath"), "category": "boss"}}
+    assert data["combat_level"] == game.combat_level({"Attack": 99, "Hitpoints": 10})
+    assert isinstance(data["total_level"], int)
+
+
+def test_lookup_mode_picks_the_board(run: Callable[..., Run], hiscores: Hiscores) -> None:
+    hiscores.set("Iron Al", {"Attack": xp(50)})
+    result = run("lookup", "Iron Al", "--mode", "ironman", "--json")
+    assert result.code == 0
+    assert hiscores.requests == [("hiscore_oldschool_ironman", "Iron Al")]
+    assert json.loads(result.out)["mode"] == "ironman"
+
+
+def test_lookup_takes_the_mode_from_the_config(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores
+) -> None:
+    config(tmp_path, BASE + '\n[[players]]\nname = "Iron Al"\nmode = "hardcore"\n')
+    hiscores.set("iron_al", {"Attack": xp(50)})
+    assert run("lookup", "iron_al").code == 0
+    assert hiscores.requests == [("hiscore_oldschool_hardcore_ironman", "iron_al")]
+
+
+def test_lookup_not_found_exits_1_with_one_line(
+    run: Callable[..., Run], hiscores: Hiscores
+) -> None:
+    result = run("lookup", "Nobody")
+    assert result.code == 1, result
+    assert result.out == ""
+    assert one_line(result.err) == "error: Nobody is not on the regular hiscores"
+
+
+def test_lookup_outage_exits_1_with_one_line(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores
+) -> None:
+    config(tmp_path, BASE)  # retries = 0: the default backs off for seconds
+    hiscores.set("Alice", status=500)
+    result = run("lookup", "Alice")
+    assert result.code == 1, result
+    assert one_line(result.err).startswith("error: hiscores:")
+    assert "500" in result.err
+
+
+@pytest.mark.parametrize("name", ["Way Too Long Name", "bad!name", " lead", ""])
+def test_lookup_invalid_name_exits_2(
+    run: Callable[..., Run], hiscores: Hiscores, name: str
+) -> None:
+    result = run("lookup", name)
+    assert result.code == 2, result
+    assert one_line(result.err).startswith("error: player name")
+    assert hiscores.requests == []
+
+
+def test_lookup_needs_no_config_and_leaves_no_files(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OSRS_CACHE_TTL")  # the default cache is on
+    assert list(tmp_path.iterdir()) == []
+    hiscores.set("Alice", {"Attack": xp(70)})
+    result = run("lookup", "Alice")
+    assert result.code == 0, result
+    assert "Alice (regular)" in result.out
+    # No config, no database: nothing may be written into whatever directory cron ran us in.
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_lookup_with_an_invalid_config_present_is_a_config_error(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores
+) -> None:
+    config(tmp_path, "bogus = 1\n")
+    result = run("lookup", "Alice")
+    assert result.code == 2
+    assert "bogus" in one_line(result.err)
+
+
+# -- players --------------------------------------------------------------------------------------
+
+
+def test_players_list_shows_every_status(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores
+) -> None:
+    config(tmp_path, BASE + players("Alice", "Bob", "Dan"))
+    hiscores.set("Alice")
+    hiscores.set("Dan")
+    assert run("poll").code == 0  # Bob: 404
+    config(tmp_path, BASE + players("Alice", "Bob", "Carol"))  # Dan removed, Carol new
+
+    table = run("players", "list")
+    assert table.code == 0, table
+    rows = {line.split()[0]: line for line in table.out.splitlines()[2:]}
+    assert set(rows) == {"Alice", "Bob", "Carol", "Dan"}
+    assert "ok" in rows["Alice"] and "ago" in rows["Alice"]
+    assert "not found 1×" in rows["Bob"]
+    assert "never polled" in rows["Carol"] and "never" in rows["Carol"]
+    assert "removed from config" in rows["Dan"]
+
+    as_json = run("players", "list", "--json")
+    assert as_json.code == 0
+    data = {r["name"]: r for r in json.loads(as_json.out)}
+    assert [r["name"] for r in json.loads(as_json.out)] == ["Alice", "Bob", "Carol", "Dan"]
+    assert data["Alice"]["status"] == "ok" and data["Alice"]["last_polled"]
+    assert data["Carol"]["status"] == "never polled" and data["Carol"]["last_polled"] is None
+    assert data["Dan"]["status"] == "removed from config"
+    assert data["Bob"]["mode"] == "regular" and "not found" in (data["Bob"]["last_error"] or "")
+
+
+def test_players_list_before_any_poll(run: Callable[..., Run], tmp_path: Path) -> None:
+    config(tmp_path, BASE + players("Alice"))
+    result = run("players", "list", "--json")
+    assert result.code == 0
+    assert [(r["name"], r["status"]) for r in json.loads(result.out)] == [("Alice", "never polled")]
+
+
+def test_players_rename_carries_history(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores
+) -> None:
+    config(tmp_path, BASE + players("Alice"))
+    hiscores.set("Alice", {"Attack": xp(70)})
+    assert run("poll").code == 0
+
+    renamed = run("players", "rename", "Alice", "Alicia")
+    assert renamed.code == 0, renamed
+    assert "Renamed Alice → Alicia" in renamed.out
+    assert "Alicia" in renamed.out.splitlines()[-1]  # tells the user to edit the config
+
+    listing = {r["name"]: r for r in json.loads(run("players", "list", "--json").out)}
+    assert listing["Alice"]["status"] == "renamed to Alicia"
+    assert listing["Alicia"]["last_polled"] is not None  # the history moved with the name
+
+    config(tmp_path, BASE + players("Alicia"))
+    hiscores.set("Alicia", {"Attack": xp(71)})
+    after = run("poll")
+    # Judged against Alice's history: a level-up, not a fresh silent baseline.
+    assert "1 changed" in after.out and "Alicia: Attack 70 → 71" in after.out, after
+    listing = {r["name"]: r for r in json.loads(run("players", "list", "--json").out)}
+    assert listing["Alicia"]["status"] == "ok"
+    with db_store(tmp_path) as store:
+        assert len(store.player_history("Alicia")) == 2
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("Alice", "bad!name"), ("Alice", "Way Too Long Name"), ("", "Alicia"), ("Alice", "")],
+)
+def test_players_rename_invalid_names_exit_2(
+    run: Callable[..., Run], tmp_path: Path, old: str, new: str
+) -> None:
+    config(tmp_path, BASE + players("Alice"))
+    result = run("players", "rename", old, new)
+    assert result.code == 2, result
+    assert one_line(result.err).startswith("error: ")
+
+
+def test_players_rename_of_an_unknown_player_exits_2(
+    run: Callable[..., Run], tmp_path: Path
+) -> None:
+    config(tmp_path, BASE + players("Alice"))
+    result = run("players", "rename", "Ghost", "Alicia")
+    assert result.code == 2
+    assert "Ghost" in one_line(result.err)
+
+
+# -- check ----------------------------------------------------------------------------------------
+
+
+def test_check_offline_lists_unset_variables_and_exits_1(
+    run: Callable[..., Run], tmp_path: Path, rsps: responses.RequestsMock
+) -> None:
+    body = BASE.replace(LOCAL_HOOK, "${CLAN_URL}") + '[webhooks.market]\nurl = "${MARKET_URL}"\n'
+    config(tmp_path, body + players("Alice"))
+    result = run("check", "--offline")
+    assert result.code == 1, result
+    assert "CLAN_URL" in result.err and "MARKET_URL" in result.err
+    assert "All good" not in result.out
+    assert len(rsps.calls) == 0  # offline means offline
+
+
+def test_check_offline_all_good(run: Callable[..., Run], tmp_path: Path) -> None:
+    config(tmp_path, BASE + players("Alice"))
+    result = run("check", "--offline")
+    assert result.code == 0, result
+    assert "All good." in result.out
+
+
+def test_check_lists_every_config_problem_and_exits_2(
+    run: Callable[..., Run], tmp_path: Path
+) -> None:
+    body = BASE.replace("[poll]\n", "[poll]\nconcurency = 3\n") + players("Alice!")
+    config(tmp_path, "bogus = 1\n" + body)
+    result = run("check", "--offline")
+    assert result.code == 2, result
+    for key in ("poll.concurency", "players[0].name", ": bogus"):
+        assert key in result.err
+    assert "Traceback" not in result.err
+
+
+def _discord_config(tmp_path: Path) -> None:
+    body = BASE.replace(LOCAL_HOOK, DISCORD_HOOK)
+    config(tmp_path, body + players("Alice"))
+
+
+@pytest.mark.parametrize("flags", [(), ("--debug",), ("-v",)])
+def test_check_reports_a_dead_webhook_with_its_token_masked(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores, rsps: responses.RequestsMock,
+    flags: tuple[str, ...],
+) -> None:
+    _discord_config(tmp_path)
+    hiscores.set("Alice")
+    rsps.add(responses.GET, f"{DISCORD}/webhooks/{HOOK_ID}/{TOKEN}", status=404,
+             json={"message": "Unknown Webhook", "code": 10015})
+
+    result = run(*flags, "check")
+
+    assert result.code == 1, result
+    assert "webhook 'clan' (…/webhooks/123…/****)" in result.err
+    assert "404" in result.err
+    assert TOKEN not in result.text
+    assert any(TOKEN in c.request.url for c in rsps.calls)  # it did ask Discord (at our base)
+
+
+def test_check_all_good_online(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores, rsps: responses.RequestsMock
+) -> None:
+    _discord_config(tmp_path)
+    hiscores.set("Alice")
+    rsps.add(responses.GET, f"{DISCORD}/webhooks/{HOOK_ID}/{TOKEN}", status=200,
+             json={"id": HOOK_ID, "name": "clan"})
+    result = run("check")
+    assert result.code == 0, result
+    assert "All good." in result.out
+    assert hiscores.requests == [("hiscore_oldschool", "Alice")]
+    assert TOKEN not in result.text
+
+
+def test_check_reports_a_first_player_not_found(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores, rsps: responses.RequestsMock
+) -> None:
+    _discord_config(tmp_path)
+    rsps.add(responses.GET, f"{DISCORD}/webhooks/{HOOK_ID}/{TOKEN}", status=200, json={})
+    result = run("check")
+    assert result.code == 1
+    assert "Alice is not on the regular hiscores" in result.err
+
+
+# -- unexpected errors ----------------------------------------------------------------------------
+
+
+def _explode(*args: object, **kwargs: object) -> None:
+    raise RuntimeError(f"deep bug while posting to {DISCORD_HOOK}")
+
+
+def test_an_unexpected_error_is_one_line_mentioning_debug(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config(tmp_path, BASE + players("Alice"))
+    hiscores.set("Alice")
+    monkeypatch.setattr(Store, "record_poll", _explode)
+    result = run("poll")
+    assert result.code == 1, result
+    line = one_line(result.err)
+    assert line.startswith("error: unexpected RuntimeError: deep bug")
+    assert "--debug" in line
+    assert TOKEN not in result.text
+
+
+def test_debug_shows_the_traceback(
+    tmp_path: Path, hiscores: Hiscores, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config(tmp_path, BASE + players("Alice"))
+    hiscores.set("Alice")
+    monkeypatch.setattr(Store, "record_poll", _explode)
+    # With --debug the error is not swallowed: the interpreter prints its traceback.
+    with pytest.raises(RuntimeError, match="deep bug") as info:
+        main(["--debug", "poll"])
+    assert any(entry.name == "_explode" for entry in info.traceback)
+    assert "unexpected" not in capsys.readouterr().err
