@@ -296,6 +296,37 @@ def _one_line(exc: BaseException) -> str:
     return text[:300]
 
 
+def _config_route(
+    settings: Settings, store: Store, players: Sequence[PlayerState]
+) -> Callable[[str, str], tuple[str, ...]]:
+    """``settings.route``, but for a player followed through ``players rename`` while the config
+    still lists the old name: routed as that config entry (its own webhooks, the webhooks'
+    players/exclude lists), not as an unknown name that every "*" webhook takes."""
+    configured = {entry.key for entry in settings.players}
+    if all(p.key in configured for p in players):  # the usual case: no extra query
+        return settings.route
+    renamed = {p.key: p.renamed_to for p in store.all_players() if p.renamed_to}
+    aliases: dict[str, str] = {}
+    for entry in settings.players:
+        key, seen = entry.key, set()
+        while key in renamed and key not in seen:
+            seen.add(key)
+            key = _key(renamed[key])
+        if key != entry.key and key not in configured:
+            aliases[key] = entry.name
+
+    def route(kind: str, player: str) -> tuple[str, ...]:
+        return settings.route(kind, aliases.get(_key(player), player))
+
+    return route
+
+
+def _key(name: str) -> str:
+    from .store import normalize_name
+
+    return normalize_name(name)
+
+
 def run_once(
     settings: Settings,
     store: Store,
@@ -320,6 +351,7 @@ def run_once(
             added, removed = sync.added, sync.deactivated
             players = store.active_players()
 
+    route = _config_route(settings, store, players)
     fetched = fetch_all(players, fetcher, concurrency=settings.poll.concurrency)
     taken = now()
     results: list[PlayerResult] = []
@@ -327,7 +359,7 @@ def run_once(
     for start in range(0, len(fetched), BATCH_SIZE):
         plan = _Plan()
         for item in fetched[start : start + BATCH_SIZE]:
-            result, rec = plan_player(item, settings=settings, now=taken, route=settings.route)
+            result, rec = plan_player(item, settings=settings, now=taken, route=route)
             plan.results.append(result)
             plan.records.append(rec)
         if not dry_run:

@@ -673,3 +673,28 @@ def test_modes_reach_the_fetcher(tmp_path: Path, store: Store) -> None:
     poll = make_poller(tmp_path, store, body)
     poll(**{"Iron Al": snap()})
     assert poll.fetcher.calls == [("Iron Al", "ironman")]
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_renamed_player_is_routed_as_the_config_entry_until_the_config_follows(
+    tmp_path: Path, store: Store, dry_run: bool
+) -> None:
+    hooks = (
+        f'[webhooks.solo]\nurl = "{HOOK.format(id=3)}"\nplayers = ["Alice"]\n'
+        f'[webhooks.public]\nurl = "{HOOK.format(id=4)}"\nexclude = ["Alice"]\n'
+    )
+    own = '\n[[players]]\nname = "Alice"\nwebhooks = ["solo"]\n'
+    poll = make_poller(tmp_path, store, SIMPLE + hooks + own + players_toml("Bob"))
+    poll(Alice=snap(), Bob=snap())
+    store.rename_player("Alice", "Alicia", T0)
+
+    # The config still says Alice: her events must not reach `public` (which excludes her)
+    # or `clan` (she asked for `solo` only).
+    run = poll.dry if dry_run else poll
+    report = run(Alicia=snap({"Attack": 51}), Bob=snap({"Attack": 51}))
+    alicia = result(report, "Alicia")
+    assert alicia.outcome == "changed" and alicia.queued
+    assert {q.webhooks for q in alicia.queued} == {("solo",)}
+    assert all(q.payload["player"] == "Alicia" for q in alicia.queued)
+    assert {q.webhooks for q in result(report, "Bob").queued} == {("clan", "public")}
+    assert ("Alicia", "regular") in poll.fetcher.calls
