@@ -183,9 +183,18 @@ def player_rows(settings: Settings, store: Store) -> list[dict[str, object]]:
         st = states.get(key)
         never = st is None or st.last_polled_at is None
         rows.append(_row(p.name, p.mode, st, "never polled" if never else None))
+    # Names the config still reaches through `players rename` (polled, not removed).
+    followed: set[str] = set()
+    for start in seen:
+        at, hops = start, set()
+        while (st := states.get(at)) is not None and st.renamed_to and at not in hops:
+            hops.add(at)
+            at = normalize_name(st.renamed_to)
+            followed.add(at)
     for key, st in states.items():
         if key not in seen:
-            rows.append(_row(st.name, st.mode, st, "removed from config"))
+            rows.append(_row(st.name, st.mode, st, None if key in followed else
+                             "removed from config"))
     return rows
 
 

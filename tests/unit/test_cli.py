@@ -12,8 +12,10 @@ import logging
 import re
 import sqlite3
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -542,6 +544,8 @@ def test_players_rename_carries_history(
     listing = {r["name"]: r for r in json.loads(run("players", "list", "--json").out)}
     assert listing["Alice"]["status"] == "renamed to Alicia"
     assert listing["Alicia"]["last_polled"] is not None  # the history moved with the name
+    # Still polled (the config's "Alice" follows the rename): not "removed from config".
+    assert listing["Alicia"]["status"] == "ok"
 
     config(tmp_path, BASE + players("Alicia"))
     hiscores.set("Alicia", {"Attack": xp(71)})
@@ -632,6 +636,48 @@ def test_check_reports_a_dead_webhook_with_its_token_masked(
     assert "404" in result.err
     assert TOKEN not in result.text
     assert any(TOKEN in c.request.url for c in rsps.calls)  # it did ask Discord (at our base)
+
+
+class _Discord404(BaseHTTPRequestHandler):
+    paths: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self.paths.append(self.path)
+        body = b'{"message": "Unknown Webhook", "code": 10015}'
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_check_debug_logs_through_a_real_socket_never_show_the_token(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores, rsps: responses.RequestsMock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """urllib3 logs every request line (token included) at DEBUG: the masking filter must catch
+    it. `responses` never reaches urllib3, so this one talks to a real local server."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Discord404)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/api/v10"
+        monkeypatch.setenv("DISCORD_API_BASE", base)
+        rsps.add_passthru(base)
+        _discord_config(tmp_path)
+        hiscores.set("Alice")
+        result = run("--debug", "check")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.code == 1, result
+    assert _Discord404.paths == [f"/api/v10/webhooks/{HOOK_ID}/{TOKEN}"]
+    assert '"GET /api/v10/webhooks/' in result.err  # urllib3's debug line did get logged...
+    assert TOKEN not in result.text  # ...masked
+    assert "webhook 'clan' (…/webhooks/123…/****)" in result.err
 
 
 def test_check_all_good_online(
