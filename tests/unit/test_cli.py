@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -53,6 +54,7 @@ HOOK_ID = "123456789012345678"
 TOKEN = "SeCrEtToKeN_abcdefghijklmnopqrstuvwxyz0123456789-ABCDEFGHIJKLMNOPQRSTU"
 DISCORD_HOOK = f"https://discord.com/api/webhooks/{HOOK_ID}/{TOKEN}"
 LOCAL_HOOK = "http://127.0.0.1:9/api/webhooks/123/faketoken"
+FAR_FUTURE = datetime(2100, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass
@@ -222,13 +224,7 @@ def test_poll_queues_level_ups_and_says_so(
     assert "Alice: Attack 70 → 71" in result.out
     assert "2 event(s) stored" in result.out and "queued" in result.out  # levelup + combat
     with db_store(tmp_path) as store:
-        assert {d.webhook for d in store.pending_deliveries(_far_future())} == {"clan"}
-
-
-def _far_future():  # type: ignore[no-untyped-def]
-    from datetime import datetime, timezone
-
-    return datetime(2100, 1, 1, tzinfo=timezone.utc)
+        assert {d.webhook for d in store.pending_deliveries(FAR_FUTURE)} == {"clan"}
 
 
 def test_poll_exits_1_when_a_player_gets_503_and_saves_the_rest(
