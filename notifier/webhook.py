@@ -196,16 +196,3 @@ def mask_url(text: str) -> str:
         return f"{m['prefix']}{m['id'][:3]}…/{MASKED_TOKEN}"
 
     return _TEXT_WEBHOOK.sub(hide, text)
-
-
-def __getattr__(name: str) -> object:
-    """The sender lives in ``notifier.sender`` (it needs ``requests``; URL parsing does not).
-
-    Re-exported here lazily, so ``from notifier.webhook import WebhookSender`` works without
-    making every settings load pay for importing ``requests``.
-    """
-    if name in ("SendResult", "WebhookSender", "backoff"):
-        from notifier import sender
-
-        return getattr(sender, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

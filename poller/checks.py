@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .hiscores import HiscoresClient
     from .settings import Settings
+    from .store import Store
 
 
 def setup_warnings(settings: Settings) -> list[str]:
@@ -24,6 +25,33 @@ def setup_warnings(settings: Settings) -> list[str]:
     return lines
 
 
+def webhook_problems(settings: Settings, store: Store) -> list[str]:
+    """Webhooks Discord refused (disabled until their URL changes) and messages stranded for
+    webhooks no longer in the config: the things a server owner must act on."""
+    from .deliver import address_hash
+
+    held = store.count_pending(include_held=True)
+    lines = []
+    for name, state in store.webhook_states().items():
+        if not state.disabled:
+            continue
+        hook = settings.webhooks.get(name)
+        if hook is not None and hook.address is not None and (
+            address_hash(hook.address) != state.address_hash
+        ):
+            continue  # its URL changed since: the next run re-enables it
+        lines.append(
+            f"webhook {name!r} is disabled since {state.changed_at:%Y-%m-%d %H:%M} UTC "
+            f"({state.reason}); {held.get(name, 0)} message(s) kept until its URL is fixed"
+        )
+    for name, count in held.items():
+        if name not in settings.webhooks:
+            lines.append(
+                f"{count} message(s) wait for webhook {name!r}, which is no longer in the config"
+            )
+    return lines
+
+
 def run_checks(settings: Settings, *, hiscores: HiscoresClient | None) -> list[str]:
     """Return one line per problem (empty = all good). Never raises for a reachable problem."""
     from .errors import OSRSApiError, PlayerNotFound
@@ -36,7 +64,10 @@ def run_checks(settings: Settings, *, hiscores: HiscoresClient | None) -> list[s
     except StoreError as exc:
         problems.append(f"database: {exc}")
     else:
-        store.close()
+        try:
+            problems += webhook_problems(settings, store)
+        finally:
+            store.close()
 
     if hiscores is not None:
         if settings.players:

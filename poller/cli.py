@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 if TYPE_CHECKING:
+    from notifier.sender import WebhookSender
+
     from .hiscores import HiscoresClient
     from .settings import Settings
     from .store import Store
@@ -88,6 +90,17 @@ class Context:
             return open_store(self.settings().database_url)
         except StoreError as exc:
             raise UserError(str(exc)) from exc
+
+    def sender(self, settings: Settings) -> WebhookSender:
+        from notifier.sender import WebhookSender
+
+        from . import __version__
+
+        return WebhookSender(
+            settings.discord_api_base,
+            timeout=settings.poll.timeout,
+            user_agent=f"osrs-notify/{__version__} (self-hosted Discord notifier)",
+        )
 
     def hiscores(self, settings: Settings | None = None) -> HiscoresClient:
         from .hiscores import HiscoresClient
@@ -169,6 +182,7 @@ def poll(obj: Context, dry_run: bool) -> None:
       osrs-notify poll --dry-run
     """
     from .checks import setup_warnings
+    from .deliver import deliver_pending
     from .pipeline import run_once
     from .store import LockHeld
 
@@ -179,19 +193,120 @@ def poll(obj: Context, dry_run: bool) -> None:
         if not settings.players:
             click.echo("No players configured: add [[players]] tables to the config.")
             return
+        delivery = None
         if dry_run:
             report = run_once(settings, store, obj.hiscores(settings), dry_run=True)
         else:
             try:
                 with store.lock("poll"):
                     report = run_once(settings, store, obj.hiscores(settings))
+                    # Events are committed; now send them (and anything left from before).
+                    delivery = deliver_pending(settings, store, obj.sender(settings))
             except LockHeld:
                 click.echo("Another poll is still running; this one is skipped.")
                 return
-    from .report import print_poll_report
+    from .report import print_delivery_report, print_poll_report
 
     print_poll_report(report, settings)
+    if delivery is not None:
+        print_delivery_report(delivery)
+    sys.exit(max(report.exit_code, delivery.exit_code if delivery else 0))
+
+
+# -- deliver / webhook test ----------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--webhook", "only", metavar="NAME", default=None, help="Only this webhook.")
+@click.option("--now", "now", is_flag=True,
+              help="Also send messages still waiting out their retry back-off.")
+@click.pass_obj
+def deliver(obj: Context, only: str | None, now: bool) -> None:
+    """Send pending messages only (no polling): what a Discord outage left behind.
+
+    `poll` already ends by delivering; this is for retrying sooner, or from its own timer.
+    Exit 1 when some messages could not be sent (they stay pending, nothing is lost).
+
+    \b
+    Example:
+      osrs-notify deliver
+      osrs-notify deliver --now --webhook clan     # Discord is back: don't wait
+    """
+    from .deliver import deliver_pending
+    from .report import print_delivery_report
+    from .store import LockHeld
+
+    settings = obj.settings()
+    if only is not None and only not in settings.webhooks:
+        raise UserError(f"no webhook named {only!r} (configured: {', '.join(settings.webhooks)})")
+    with _closing(obj.open_store()) as store:
+        try:
+            # Same lock as poll: two senders would post the same message twice.
+            with store.lock("poll"):
+                report = deliver_pending(
+                    settings, store, obj.sender(settings), only=only, ignore_backoff=now
+                )
+        except LockHeld:
+            click.echo("A poll or delivery is still running; this one is skipped.")
+            return
+    if not report.webhooks:
+        click.echo("Nothing pending.")
+    print_delivery_report(report)
     sys.exit(report.exit_code)
+
+
+@cli.group()
+def webhook() -> None:
+    """Try a configured webhook.
+
+    \b
+    Example:
+      osrs-notify webhook test clan
+    """
+
+
+@webhook.command("test")
+@click.argument("name")
+@click.pass_obj
+def webhook_test(obj: Context, name: str) -> None:
+    """Send a sample message to one configured webhook.
+
+    A 404/401 from Discord disables the webhook (its queued messages are kept) until its URL
+    changes; a success re-enables it.
+
+    \b
+    Example:
+      osrs-notify webhook test clan
+    """
+    from notifier.messages import sample_message
+
+    from .deliver import address_hash, style_of, utcnow
+
+    settings = obj.settings()
+    hook = settings.webhooks.get(name)
+    if hook is None:
+        raise UserError(f"no webhook named {name!r} (configured: {', '.join(settings.webhooks)})")
+    if hook.address is None:
+        raise UserError(f"webhook {name!r} has no URL: set it in the environment or .env")
+    message = sample_message(style_of(hook))
+    result = obj.sender(settings).send(hook.address, message.body, thread_id=hook.thread_id)
+    now = utcnow()
+    with _closing(obj.open_store()) as store:
+        store.record_attempt(
+            name, now, outcome=result.outcome, status_code=result.status, error=result.error,
+            elapsed_ms=int(result.elapsed * 1000), delivery_ids=(),
+        )
+        if result.outcome == "sent":
+            state = store.webhook_states().get(name)
+            if state is not None and state.disabled:
+                store.enable_webhook(name, address_hash(hook.address), now)
+        elif result.outcome == "disable":
+            store.disable_webhook(name, result.error or "refused", address_hash(hook.address), now)
+    if result.outcome == "sent":
+        click.echo(f"Sent a test message to {name!r} ({hook.address.masked}).")
+        return
+    click.echo(f"error: webhook {name!r} ({hook.address.masked}): {result.error}", err=True)
+    sys.exit(EXIT_PARTIAL)
 
 
 # -- lookup --------------------------------------------------------------------------------------
@@ -283,15 +398,20 @@ def players_list(obj: Context, as_json: bool) -> None:
     Example:
       osrs-notify players list
     """
+    from .checks import webhook_problems
     from .report import player_rows, print_players
 
     settings = obj.settings()
     with _closing(obj.open_store()) as store:
         rows = player_rows(settings, store)
+        problems = webhook_problems(settings, store)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, default=str))
+        click.echo(json.dumps({"players": rows, "webhook_problems": problems}, indent=2,
+                              default=str))
     else:
         print_players(rows)
+        for line in problems:
+            click.echo(f"warning: {line}", err=True)
 
 
 @players.command("rename")

@@ -13,6 +13,7 @@ from . import game
 from .snapshot import OVERALL, Snapshot
 
 if TYPE_CHECKING:
+    from .deliver import DeliveryReport
     from .pipeline import RunReport
     from .settings import Settings
     from .store import Store
@@ -103,6 +104,37 @@ def print_poll_report(report: RunReport, settings: Settings) -> None:
             click.echo(f"  {r.name}: {r.error}", err=True)
         elif r.error:
             click.echo(f"  {r.name}: {r.error}")
+
+
+def print_delivery_report(report: DeliveryReport) -> None:
+    """One line per webhook that had something to do; problems on stderr."""
+    for w in report.webhooks.values():
+        if w.disabled:
+            click.echo(
+                f"Webhook {w.name!r} is DISABLED ({w.disabled}): its messages are kept; "
+                "fix its URL and they will be sent.",
+                err=True,
+            )
+        elif w.skipped:
+            click.echo(f"Webhook {w.name!r} {w.skipped}: its pending messages are kept.", err=True)
+        parts = []
+        if w.delivered:
+            parts.append(f"{w.delivered} event(s) delivered in {w.messages_sent} message(s)")
+        if w.retrying:
+            parts.append(f"{w.retrying} kept for retry")
+        if w.failed:
+            parts.append(f"{w.failed} refused by Discord")
+        if w.paused:
+            parts.append("paused by Discord's rate limit")
+        if parts:
+            stream_err = w.troubled
+            click.echo(f"Webhook {w.name!r}: " + ", ".join(parts), err=stream_err)
+        for error in w.errors[:3]:
+            click.echo(f"  {w.name}: {error}", err=True)
+    if report.paused_for:
+        click.echo(
+            f"Discord asked us to pause; sending resumes in {report.paused_for:.0f}s.", err=True
+        )
 
 
 # -- lookup --------------------------------------------------------------------------------------

@@ -131,8 +131,31 @@ def rsps() -> Iterator[responses.RequestsMock]:
         yield mock
 
 
+class Discord:
+    """Every webhook POST answers ``status`` (200 by default); bodies are kept."""
+
+    def __init__(self, rsps: responses.RequestsMock) -> None:
+        self.status = 200
+        self.posts: list[dict[str, object]] = []
+        rsps.add_callback(responses.POST, re.compile(r"http://.*/webhooks/\d+/.*"),
+                          callback=self._reply)
+
+    def _reply(self, request):  # type: ignore[no-untyped-def]
+        self.posts.append(json.loads(request.body))
+        if self.status == 200:
+            return 200, {"Content-Type": "application/json"}, json.dumps({"id": "1"})
+        return self.status, {"Content-Type": "application/json"}, json.dumps(
+            {"message": "Unknown Webhook", "code": 10015} if self.status == 404 else {}
+        )
+
+
 @pytest.fixture
-def hiscores(rsps: responses.RequestsMock) -> Hiscores:
+def discord(rsps: responses.RequestsMock) -> Discord:
+    return Discord(rsps)
+
+
+@pytest.fixture
+def hiscores(rsps: responses.RequestsMock, discord: Discord) -> Hiscores:
     return Hiscores(rsps)
 
 
@@ -223,8 +246,39 @@ def test_poll_queues_level_ups_and_says_so(
     assert result.code == 0
     assert "Alice: Attack 70 → 71" in result.out
     assert "2 event(s) stored" in result.out and "queued" in result.out  # levelup + combat
+    assert "2 event(s) delivered in 1 message(s)" in result.out
+    with db_store(tmp_path) as store:
+        assert store.pending_deliveries(FAR_FUTURE) == []
+
+
+def test_poll_keeps_messages_pending_when_discord_fails(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores, discord: Discord
+) -> None:
+    config(tmp_path, BASE + players("Alice"))
+    hiscores.set("Alice", {"Attack": xp(70)})
+    assert run("poll").code == 0
+    hiscores.set("Alice", {"Attack": xp(71)})
+    discord.status = 503
+
+    result = run("poll")
+
+    assert result.code == 1, result
+    assert "kept for retry" in result.err
     with db_store(tmp_path) as store:
         assert {d.webhook for d in store.pending_deliveries(FAR_FUTURE)} == {"clan"}
+        assert [a.outcome for a in store.attempts()] == ["retry"]
+
+    discord.status = 200
+    early = run("deliver")  # backed off: not due yet, nothing is sent
+    assert early.code == 0 and "Nothing pending" in early.out
+    assert len(discord.posts) == 1
+
+    now = run("deliver", "--now")  # the owner knows Discord is back
+    assert now.code == 0, now
+    assert "2 event(s) delivered in 1 message(s)" in now.out
+    with db_store(tmp_path) as store:
+        assert store.pending_deliveries(FAR_FUTURE) == []
+        assert [a.outcome for a in store.attempts()] == ["sent", "retry"]
 
 
 def test_poll_exits_1_when_a_player_gets_503_and_saves_the_rest(
@@ -510,8 +564,9 @@ def test_players_list_shows_every_status(
 
     as_json = run("players", "list", "--json")
     assert as_json.code == 0
-    data = {r["name"]: r for r in json.loads(as_json.out)}
-    assert [r["name"] for r in json.loads(as_json.out)] == ["Alice", "Bob", "Carol", "Dan"]
+    listed = json.loads(as_json.out)["players"]
+    data = {r["name"]: r for r in listed}
+    assert [r["name"] for r in listed] == ["Alice", "Bob", "Carol", "Dan"]
     assert data["Alice"]["status"] == "ok" and data["Alice"]["last_polled"]
     assert data["Carol"]["status"] == "never polled" and data["Carol"]["last_polled"] is None
     assert data["Dan"]["status"] == "removed from config"
@@ -522,7 +577,8 @@ def test_players_list_before_any_poll(run: Callable[..., Run], tmp_path: Path) -
     config(tmp_path, BASE + players("Alice"))
     result = run("players", "list", "--json")
     assert result.code == 0
-    assert [(r["name"], r["status"]) for r in json.loads(result.out)] == [("Alice", "never polled")]
+    listed = json.loads(result.out)["players"]
+    assert [(r["name"], r["status"]) for r in listed] == [("Alice", "never polled")]
 
 
 def test_players_rename_carries_history(
@@ -537,7 +593,7 @@ def test_players_rename_carries_history(
     assert "Renamed Alice → Alicia" in renamed.out
     assert "Alicia" in renamed.out.splitlines()[-1]  # tells the user to edit the config
 
-    listing = {r["name"]: r for r in json.loads(run("players", "list", "--json").out)}
+    listing = {r["name"]: r for r in json.loads(run("players", "list", "--json").out)["players"]}
     assert listing["Alice"]["status"] == "renamed to Alicia"
     assert listing["Alicia"]["last_polled"] is not None  # the history moved with the name
     # Still polled (the config's "Alice" follows the rename): not "removed from config".
@@ -548,7 +604,7 @@ def test_players_rename_carries_history(
     after = run("poll")
     # Judged against Alice's history: a level-up, not a fresh silent baseline.
     assert "1 changed" in after.out and "Alicia: Attack 70 → 71" in after.out, after
-    listing = {r["name"]: r for r in json.loads(run("players", "list", "--json").out)}
+    listing = {r["name"]: r for r in json.loads(run("players", "list", "--json").out)["players"]}
     assert listing["Alicia"]["status"] == "ok"
     with db_store(tmp_path) as store:
         assert len(store.player_history("Alicia")) == 2

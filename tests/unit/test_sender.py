@@ -513,17 +513,3 @@ def test_backoff_is_jittered() -> None:
     values = {round(backoff(5), 6) for _ in range(50)}
     assert len(values) > 10
     assert all(5.0 <= v <= 480.0 for v in values)
-
-
-def test_sender_is_reachable_from_notifier_webhook_lazily() -> None:
-    import notifier.sender as sender_module
-    from notifier.webhook import SendResult as Result
-    from notifier.webhook import WebhookSender as Sender
-    from notifier.webhook import backoff as webhook_backoff
-
-    assert Result is SendResult and Sender is WebhookSender and webhook_backoff is backoff
-    assert sender_module.SendResult is SendResult
-    with pytest.raises(AttributeError):
-        import notifier.webhook as webhook_module
-
-        _ = webhook_module.no_such_name

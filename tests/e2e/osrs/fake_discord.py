@@ -238,6 +238,8 @@ class FakeDiscord:
         self.lock = threading.RLock()
         self._buckets: dict[str, _Bucket] = {}
         self._fail: list[int] = []  # statuses for the next requests, first first
+        self._throttle: list[float] = []  # retry_after of injected 429s, first first
+        self.injected_429 = 0
         self._outage: Literal["503", "drop"] | None = None
         self._banned = False
         self._delay = 0.0
@@ -320,6 +322,12 @@ class FakeDiscord:
         with self.lock:
             self._fail.extend([status] * n)
 
+    def throttle_next(self, n: int = 1, retry_after: float = 0.3) -> None:
+        """The next ``n`` requests get a real per-route 429 with ``retry_after`` (as Discord
+        sends when a bucket is shared with another client)."""
+        with self.lock:
+            self._throttle.extend([retry_after] * n)
+
     def outage(self, on: bool = True, *, mode: Literal["503", "drop"] = "503") -> None:
         """Every request gets 503 (``mode="503"``) or a connection closed with no response."""
         with self.lock:
@@ -396,6 +404,11 @@ class FakeDiscord:
         if self._fail:
             status = self._fail.pop(0)
             return _json(status, {"message": f"{status}: Server Error", "code": 0})
+        if self._throttle:
+            wait = self._throttle.pop(0)
+            self.injected_429 += 1
+            doc = {"message": "You are being rate limited.", "retry_after": wait, "global": False}
+            return _json(429, doc, {"Retry-After": str(math.ceil(wait))})
         if raw is None:
             return _json(413, {"message": "Request entity too large", "code": 40005})
         if webhook_id is None or token is None:

@@ -1,19 +1,23 @@
 """The installed `osrs-notify` against a fake hiscores server on 127.0.0.1, through a timeline.
 
 Each step changes what the fake serves, runs `osrs-notify poll` as a subprocess, and asserts the
-exact pending events in the outbox afterwards — the contract a clan sees.
+exact events queued in the outbox afterwards (each delivered to a fake Discord) — the contract a
+clan sees.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from contextlib import closing
 from pathlib import Path
 
 import pytest
+from fake_discord import FakeDiscord
 from fake_hiscores import FakeHiscores, FakeServer, hiscores_body
 
 from poller import game
@@ -72,14 +76,14 @@ JASE = {"Attack": xp(50), "Hitpoints": xp(50), "Fishing": xp(77)}
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[FakeHiscores, Path, dict[str, str]]]:
     (tmp_path / "osrs-notify.toml").write_text(CONFIG)
-    (tmp_path / ".env").write_text(
-        f"CLAN_WEBHOOK_URL=http://127.0.0.1:9/api/webhooks/123456/{FAKE_TOKEN}\n"
-    )
     fake = FakeHiscores()
-    with FakeServer(fake) as server:
+    with FakeServer(fake) as server, FakeDiscord() as discord:
+        hook = discord.add_webhook("123456789012345678", FAKE_TOKEN).id
+        (tmp_path / ".env").write_text(f"CLAN_WEBHOOK_URL={discord.webhook_url(hook)}\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OSRS_", "DATABASE_"))}
         env["OSRS_API_ENDPOINT"] = server.url
         env["OSRS_NOTIFY_CONFIG"] = str(tmp_path / "osrs-notify.toml")
+        env["DISCORD_API_BASE"] = discord.api_base
         yield fake, tmp_path, env
 
 
@@ -90,20 +94,22 @@ def poll(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProc
     )
 
 
-def pending(db: Path) -> list[tuple[object, ...]]:
-    """Every pending delivery as
-    (webhook, player, kind, metric, old, new, threshold, first, milestone)."""
-    store = open_store(f"sqlite:///{db}")
-    try:
-        later = datetime.now(timezone.utc) + timedelta(days=1)
-        rows = store.pending_deliveries(later)
-        return [
-            (d.webhook, d.payload["player"], d.kind, d.payload["metric"], d.payload["old"],
-             d.payload["new"], d.payload["threshold"], d.payload["first"], d.payload["milestone"])
-            for d in rows
-        ]
-    finally:
-        store.close()
+def outbox(db: Path) -> list[tuple[object, ...]]:
+    """Every delivery ever queued, in order, as
+    (webhook, player, kind, metric, old, new, threshold, first, milestone) — and none of them
+    may still be pending: each step's poll ends by delivering to the fake Discord."""
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute(
+            "SELECT d.webhook, d.status, e.payload FROM delivery d "
+            "JOIN event e ON e.id = d.event_id ORDER BY d.id"
+        ).fetchall()
+    assert all(status == "sent" for _, status, _ in rows), [r[:2] for r in rows]
+    out = []
+    for webhook, _, raw in rows:
+        p = json.loads(raw)
+        out.append((webhook, p["player"], p["kind"], p["metric"], p["old"], p["new"],
+                    p["threshold"], p["first"], p["milestone"]))
+    return out
 
 
 def counts(db: Path) -> dict[str, int]:
@@ -143,7 +149,7 @@ def test_timeline(world: tuple[FakeHiscores, Path, dict[str, str]]) -> None:
     serve(ZEZIMA, {"Zulrah": 600}, JASE)
     out = step()
     assert "3 baseline" in out.stdout
-    assert pending(db) == []
+    assert outbox(db) == []
     baseline_counts = counts(db)
     assert baseline_counts["snapshot"] == 3
 
@@ -155,7 +161,7 @@ def test_timeline(world: tuple[FakeHiscores, Path, dict[str, str]]) -> None:
     assert "Zezima — Attack 68 → 71" in dry.stdout
     assert "Zezima — Strength 98 → 99" in dry.stdout
     assert counts(db) == baseline_counts
-    assert pending(db) == []
+    assert outbox(db) == []
 
     step()
     c_before = combat({"Attack": 68, "Strength": 98, "Hitpoints": 80, "Defence": 60})
@@ -166,21 +172,21 @@ def test_timeline(world: tuple[FakeHiscores, Path, dict[str, str]]) -> None:
         ("clan", "Zezima", "combat", "Combat", c_before, c_after, None, False, False),
         ("clan", "Zezima", "achievement", "99 Strength", None, 99, None, False, True),
     ]
-    assert pending(db) == expected
+    assert outbox(db) == expected
 
     # 3. A boss first appearing on the hiscores: "now at 12", routed to both webhooks.
     serve(z2, {"Zulrah": 600, "Vorkath": 12}, JASE)
     step()
     boss = ("Lynx Titan", "boss", "Vorkath", None, 12, None, True, False)
     expected += [("clan", *boss), ("bosses", *boss)]
-    assert pending(db) == expected
+    assert outbox(db) == expected
 
     # 4. A rollback: Attack drops while Hitpoints rises. Nothing derived; an anomaly recorded.
     z4 = {**z2, "Attack": xp(69), "Hitpoints": xp(82)}
     serve(z4, {"Zulrah": 600, "Vorkath": 12}, JASE)
     out = step()
     assert "went down" in out.stderr
-    assert pending(db) == expected
+    assert outbox(db) == expected
     store = open_store(f"sqlite:///{db}")
     try:
         anomalies = [(a.metric, a.old, a.new) for a in store.anomalies("Zezima")]
@@ -193,19 +199,19 @@ def test_timeline(world: tuple[FakeHiscores, Path, dict[str, str]]) -> None:
     for _ in range(2):
         serve(z4, {"Zulrah": 600, "Vorkath": 12}, None)
         step()
-        assert pending(db) == expected
+        assert outbox(db) == expected
     step()
     expected += [("clan", "Hey_Jase", "player", "missing", None, 3, None, False, False)]
-    assert pending(db) == expected
+    assert outbox(db) == expected
     step()  # a fourth 404 says nothing new
-    assert pending(db) == expected
+    assert outbox(db) == expected
 
     # 6. An HTML maintenance page for everyone: exit 1, nothing derived, nothing stored.
     before = counts(db)
     fake.outage()
     out = step(expect_exit=1)
     assert "unavailable" in out.stdout
-    assert pending(db) == expected
+    assert outbox(db) == expected
     assert counts(db)["snapshot"] == before["snapshot"]
     fake.recover()
 
@@ -214,7 +220,7 @@ def test_timeline(world: tuple[FakeHiscores, Path, dict[str, str]]) -> None:
     serve({**z4, "Attack": xp(71)}, {"Zulrah": 600, "Vorkath": 12}, JASE)
     step()
     expected += [("clan", "Hey_Jase", "player", "back", None, None, None, False, False)]
-    assert pending(db) == expected
+    assert outbox(db) == expected
 
     # 8. Beyond the high-water mark, progress is news again.
     serve({**z4, "Attack": xp(75)}, {"Zulrah": 650, "Vorkath": 12}, JASE)
@@ -228,4 +234,4 @@ def test_timeline(world: tuple[FakeHiscores, Path, dict[str, str]]) -> None:
         ("clan", "Zezima", "levelup", "Attack", 71, 75, 75, False, False),
         ("clan", "Zezima", "combat", "Combat", c_71, c_75, None, False, False),
     ]
-    assert pending(db) == expected
+    assert outbox(db) == expected
