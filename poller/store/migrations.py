@@ -124,7 +124,64 @@ def _v2_delivery_state(db: pw.Database) -> None:
         db.execute_sql(sql)
 
 
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_delivery_state]
+def _v3_prices(db: pw.Database) -> None:
+    """Grand Exchange: the item database (from the Wiki's /mapping), compact price samples of
+    watched items, and each watch's alert state (armed flags, cooldown)."""
+    pg = _is_pg(db)
+    pk = "BIGSERIAL PRIMARY KEY" if pg else "INTEGER PRIMARY KEY"
+    for sql in (
+        """CREATE TABLE item (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            name_key TEXT NOT NULL,
+            members BOOLEAN NOT NULL,
+            buy_limit INTEGER,
+            value INTEGER,
+            highalch INTEGER,
+            lowalch INTEGER,
+            icon TEXT,
+            examine TEXT,
+            updated_at TIMESTAMP NOT NULL)""",
+        "CREATE INDEX item_name_key ON item (name_key)",
+        f"""CREATE TABLE price_sample (
+            id {pk},
+            item_id INTEGER NOT NULL,
+            at TIMESTAMP NOT NULL,
+            high BIGINT,
+            low BIGINT,
+            average BIGINT)""",
+        "CREATE INDEX price_sample_item_at ON price_sample (item_id, at)",
+        """CREATE TABLE watch_state (
+            "key" TEXT PRIMARY KEY,
+            item_id INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            updated_at TIMESTAMP NOT NULL)""",
+    ):
+        db.execute_sql(sql)
+
+
+def _v4_runs_and_leases(db: pw.Database) -> None:
+    """Run metrics (for `stats` and Prometheus) and leases so several `run` processes on one
+    PostgreSQL database claim players and deliveries without doing anything twice."""
+    pg = _is_pg(db)
+    pk = "BIGSERIAL PRIMARY KEY" if pg else "INTEGER PRIMARY KEY"
+    for sql in (
+        f"""CREATE TABLE run (
+            id {pk},
+            kind TEXT NOT NULL,
+            started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP NOT NULL,
+            host TEXT,
+            metrics TEXT NOT NULL)""",
+        "CREATE INDEX run_started ON run (started_at)",
+        "ALTER TABLE player ADD COLUMN lease_until TIMESTAMP",
+        "ALTER TABLE player ADD COLUMN lease_owner TEXT",
+        "ALTER TABLE delivery ADD COLUMN lease_owner TEXT",
+    ):
+        db.execute_sql(sql)
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_delivery_state, _v3_prices, _v4_runs_and_leases]
 
 
 def current_version() -> int:

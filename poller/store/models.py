@@ -72,6 +72,10 @@ class Models:
     Anomaly: Any
     WebhookState: Any
     Attempt: Any
+    Item: Any
+    PriceSample: Any
+    WatchState: Any
+    Run: Any
 
 
 def make_models(db: pw.Database) -> Models:
@@ -103,6 +107,8 @@ def make_models(db: pw.Database) -> Models:
         not_found_streak = pw.IntegerField()
         last_error = pw.TextField(null=True)
         renamed_to = pw.TextField(null=True)
+        lease_until = UTCDateTimeField(null=True)
+        lease_owner = pw.TextField(null=True)
 
         class Meta:
             table_name = "player"
@@ -140,6 +146,7 @@ def make_models(db: pw.Database) -> Models:
         created_at = UTCDateTimeField()
         sent_at = UTCDateTimeField(null=True)
         lease_until = UTCDateTimeField(null=True)
+        lease_owner = pw.TextField(null=True)
 
         class Meta:
             table_name = "delivery"
@@ -181,4 +188,54 @@ def make_models(db: pw.Database) -> Models:
         class Meta:
             table_name = "attempt"
 
-    return Models(MetaEntry, Player, Snapshot, Event, Delivery, Anomaly, WebhookState, Attempt)
+    class Item(Base):
+        id = pw.IntegerField(primary_key=True)
+        name = pw.TextField()
+        name_key = pw.TextField()
+        members = pw.BooleanField()
+        buy_limit = pw.IntegerField(null=True)
+        value = pw.IntegerField(null=True)
+        highalch = pw.IntegerField(null=True)
+        lowalch = pw.IntegerField(null=True)
+        icon = pw.TextField(null=True)
+        examine = pw.TextField(null=True)
+        updated_at = UTCDateTimeField()
+
+        class Meta:
+            table_name = "item"
+
+    class PriceSample(Base):
+        id = pw.AutoField()
+        item_id = pw.IntegerField()
+        at = UTCDateTimeField()
+        high = pw.BigIntegerField(null=True)
+        low = pw.BigIntegerField(null=True)
+        average = pw.BigIntegerField(null=True)
+
+        class Meta:
+            table_name = "price_sample"
+
+    class WatchState(Base):
+        key = pw.TextField(primary_key=True)
+        item_id = pw.IntegerField()
+        state = pw.TextField()  # JSON of alerts.WatchState
+        updated_at = UTCDateTimeField()
+
+        class Meta:
+            table_name = "watch_state"
+
+    class Run(Base):
+        id = pw.AutoField()
+        kind = pw.TextField()
+        started_at = UTCDateTimeField()
+        finished_at = UTCDateTimeField()
+        host = pw.TextField(null=True)
+        metrics = pw.TextField()  # JSON
+
+        class Meta:
+            table_name = "run"
+
+    return Models(
+        MetaEntry, Player, Snapshot, Event, Delivery, Anomaly, WebhookState, Attempt,
+        Item, PriceSample, WatchState, Run,
+    )
