@@ -871,14 +871,35 @@ class _Loader:
         if "templates" in t:
             tt = self.table(t["templates"], f"{key}.templates", EVENT_KINDS)
             for kind, text in tt.items():
-                templates[kind] = self.str_(text, _join(f"{key}.templates", kind))
-                if not templates[kind].strip():
-                    self.fail(_join(f"{key}.templates", kind), "empty template")
+                # Each template on its own, so every bad one is listed; the webhook itself
+                # stays known (players naming it are not reported a second time).
+                good = self.collect(
+                    lambda k=kind, v=text: self.template(k, v, _join(f"{key}.templates", k)),
+                    None,
+                )
+                if good is not None:
+                    templates[kind] = good
         return WebhookSettings(
             name=name, url=url, address=address, events=events, players=lists["players"],
             exclude=lists["exclude"], username=username, avatar_url=avatar, thread_id=thread_id,
             format=fmt, templates=templates,
         )
+
+    def template(self, kind: str, value: Any, key: str) -> str:
+        """A text template for ``kind``, checked as ``notifier.messages`` will render it: an
+        unknown placeholder or a stray brace would otherwise be printed as written, to Discord."""
+        from notifier.messages import TEMPLATE_FIELDS, validate_template
+
+        text = self.str_(value, key)
+        problem = validate_template(kind, text)
+        if problem is not None:
+            fields = TEMPLATE_FIELDS.get(kind)
+            if not fields:
+                self.fail(key, problem)
+            # The allowed placeholders go in "(allowed: ...)", not twice in one line.
+            problem = problem.partition("; known: ")[0]
+            self.fail(key, problem, ", ".join(f"{{{f}}}" for f in fields))
+        return text
 
     def player_webhooks(
         self,

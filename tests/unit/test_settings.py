@@ -461,6 +461,17 @@ ERRORS = [
     ("[webhooks.clan]\nurl = ''\nusername = ''", "webhooks.clan.username", "1–80 characters"),
     ("[webhooks.clan]\nurl = ''\ntemplates = { xp = '  ' }", "webhooks.clan.templates.xp",
      "empty template"),
+    ("[webhooks.clan]\nurl = ''\ntemplates = { levelup = '{player} hit {lvl}' }",
+     "webhooks.clan.templates.levelup",
+     "unknown placeholder {lvl} for levelup events (allowed: {player}, {mode}"),
+    ("[webhooks.clan]\nurl = ''\ntemplates = { xp = '{player} {' }", "webhooks.clan.templates.xp",
+     "stray '{' at character 10"),
+    ("[webhooks.clan]\nurl = ''\ntemplates = { boss = '{player} killed {level}' }",
+     "webhooks.clan.templates.boss", "unknown placeholder {level} for boss events"),
+    ("[webhooks.clan]\nurl = ''\ntemplates = { price = '{item} } {price}' }",
+     "webhooks.clan.templates.price", "stray '}'"),
+    ("[webhooks.clan]\nurl = ''\ntemplates = { levelup = 5 }",
+     "webhooks.clan.templates.levelup", "expected a string, got an integer"),
     ("[webhooks.'my clan']\nurl = ''", 'webhooks."my clan"', "webhook name 'my clan'"),
     # rules overrides
     ("[rules.bosses]\noverrides = { 'TzKal-Zukk' = 1 }", 'rules.bosses.overrides.TzKal-Zukk',
@@ -496,6 +507,42 @@ def test_errors_name_file_key_and_problem(tmp_path: Path, text: str, key: str,
     assert message.startswith(f"{tmp_path.resolve() / 'osrs-notify.toml'}: {key}: "), message
     assert problem in message, message
     assert len(e.problems) == 1, [p.line for p in e.problems]
+
+
+def test_template_error_lists_the_placeholders_of_its_kind(tmp_path: Path) -> None:
+    from notifier.messages import TEMPLATE_FIELDS
+
+    e = error(tmp_path, "[webhooks.clan]\nurl = ''\ntemplates = { price = '{item} {level}' }")
+    assert e.key == "webhooks.clan.templates.price"
+    assert e.allowed == ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS["price"])
+    assert "{old_price}" in e.allowed and "{level}" not in e.allowed
+    assert str(e).count("{old_price}") == 1  # listed once, in "(allowed: ...)"
+
+
+def test_every_bad_template_is_reported(tmp_path: Path) -> None:
+    e = error(tmp_path, """[webhooks.clan]
+url = ''
+templates = { levelup = '{lvl}', xp = '{player}', boss = 'x {' }
+
+[[players]]
+name = 'Zezima'
+webhooks = ['clan']""")
+    # Both bad templates, and no "no webhook named 'clan'" for the player's reference.
+    assert [p.key for p in e.problems] == [
+        "webhooks.clan.templates.levelup", "webhooks.clan.templates.boss"]
+
+
+def test_good_templates_load_as_written(tmp_path: Path) -> None:
+    templates = {
+        "levelup": "{player} reached {level} {skill} (was {old_level}) at {time}",
+        "xp": "{{literal}} {player}: {xp} {skill}",
+        "boss": "{player} — {count} {boss} kills",
+        "achievement": "🏆 {player}: {achievement}",
+        "player": "{old_name} is now {player} ({status})",
+    }
+    body = ", ".join(f"{k} = '{v}'" for k, v in templates.items())
+    s = load(tmp_path, f"[webhooks.clan]\nurl = ''\nformat = 'text'\ntemplates = {{ {body} }}")
+    assert dict(s.webhooks["clan"].templates) == templates
 
 
 def test_unknown_key_lists_what_is_allowed(tmp_path: Path) -> None:
