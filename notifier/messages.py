@@ -165,6 +165,9 @@ def event_line(p: Mapping[str, object]) -> str:
         suffix = f" {word}" if word else ""
         if p.get("first"):
             return f"{metric}: now on the hiscores at {fmt_int(new)}{suffix}"
+        if isinstance(threshold, int) and isinstance(new, int) and threshold < new:
+            # 45 → 105 with every 50 crossed 100: say which milestone, and the real count.
+            return f"{metric}: {fmt_int(new)}{suffix} (passed {fmt_int(threshold)})"
         return f"{metric}: {fmt_int(new)}{suffix}"
     if kind == "achievement":
         return f"Achievement: {metric}"
