@@ -210,6 +210,8 @@ def _deliver_webhook(
             elif outcome == "retry":
                 tries = max((attempts.get(i, 0) for i in ids), default=0) + 1
                 wait = backoff(tries)
+                if result.retry_after:  # a 5xx's Retry-After: at least that long (≤ 1 h)
+                    wait = max(wait, min(result.retry_after, 3600.0))
                 store.mark_retry(ids, at, at + timedelta(seconds=wait), result.error or outcome)
             elif outcome == "paused":
                 pass  # untouched: still due; the pause itself is remembered below
