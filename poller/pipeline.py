@@ -21,8 +21,10 @@ from .events import Derivation, Event, Presence, derive, next_presence
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
+    import threading
+
     from .settings import Settings
-    from .store import PlayerState, PollRecord, Store
+    from .store import PlayerState, PollRecord, RecordStats, Store
 
 log = logging.getLogger("osrs_notify.pipeline")
 
@@ -152,6 +154,7 @@ class _Fetched:
     player: PlayerState
     snapshot: Snapshot | None = None
     error: BaseException | None = None
+    skipped: bool = False  # not fetched: a stop was requested first
 
 
 @dataclass(slots=True)
@@ -161,16 +164,23 @@ class _Plan:
 
 
 def fetch_all(
-    players: Sequence[PlayerState], fetcher: Fetcher, *, concurrency: int
+    players: Sequence[PlayerState],
+    fetcher: Fetcher,
+    *,
+    concurrency: int,
+    stop: threading.Event | None = None,
 ) -> list[_Fetched]:
     """Fetch every player with at most ``concurrency`` requests in flight, in input order.
 
     The HTTP client's rate limiter spaces the requests; the pool only bounds how many wait on
     the network at once. One player's failure is captured, never raised: it must not stop the
-    others.
+    others. Once ``stop`` is set no new fetch starts (those in flight finish); the players not
+    fetched come back ``skipped``.
     """
 
     def one(player: PlayerState) -> _Fetched:
+        if stop is not None and stop.is_set():
+            return _Fetched(player, skipped=True)
         try:
             return _Fetched(player, snapshot=fetcher.fetch(player.name, player.mode))
         except OSRSApiError as exc:
@@ -335,10 +345,15 @@ def run_once(
     now: Callable[[], datetime] = utcnow,
     dry_run: bool = False,
     players: Sequence[PlayerState] | None = None,
+    stop: threading.Event | None = None,
+    record: Callable[[Sequence[PollRecord]], RecordStats] | None = None,
 ) -> RunReport:
     """Poll ``players`` (default: every active player in the config) once.
 
     ``dry_run`` fetches and derives but writes nothing: not even the new players.
+    ``stop`` (the scheduler's shutdown flag) stops fetching new players; those already fetched
+    are still recorded, the rest are left out of the report. ``record`` replaces
+    ``store.record_poll`` (the scheduler records only players it still holds a lease on).
     """
     started = now()
     added: tuple[str, ...] = ()
@@ -352,7 +367,8 @@ def run_once(
             players = store.active_players()
 
     route = _config_route(settings, store, players)
-    fetched = fetch_all(players, fetcher, concurrency=settings.poll.concurrency)
+    fetched = fetch_all(players, fetcher, concurrency=settings.poll.concurrency, stop=stop)
+    fetched = [f for f in fetched if not f.skipped]
     taken = now()
     results: list[PlayerResult] = []
     snapshots = events_added = deliveries = 0
@@ -363,7 +379,7 @@ def run_once(
             plan.results.append(result)
             plan.records.append(rec)
         if not dry_run:
-            stats = store.record_poll(plan.records)
+            stats = (record or store.record_poll)(plan.records)
             snapshots += stats.snapshots_added
             events_added += stats.events_added
             deliveries += stats.deliveries_added
