@@ -54,6 +54,9 @@ class WebhookReport:
     disabled: str | None = None
     skipped: str | None = None
     errors: list[str] = field(default_factory=list)
+    # For run metrics: each send's outcome, and event → Discord seconds per delivered event.
+    outcomes: dict[str, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
 
     @property
     def troubled(self) -> bool:
@@ -64,6 +67,8 @@ class WebhookReport:
 class DeliveryReport:
     webhooks: dict[str, WebhookReport] = field(default_factory=dict)
     paused_for: float = 0.0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
     def hook(self, name: str) -> WebhookReport:
         return self.webhooks.setdefault(name, WebhookReport(name))
@@ -132,8 +137,8 @@ def deliver_pending(
     """Send every due pending delivery, webhook by webhook. Never raises for Discord trouble:
     each outcome is recorded and reported. ``ignore_backoff`` also sends the ones waiting out
     a retry delay (the owner knows Discord is back)."""
-    report = DeliveryReport()
     started = now()
+    report = DeliveryReport(started_at=started)
     disabled = sync_webhook_states(settings, store, started)
 
     stored = store.get_meta(PAUSE_KEY)
@@ -172,6 +177,7 @@ def deliver_pending(
     if pause > 0:
         store.set_meta(PAUSE_KEY, f"{time.time() + pause:.3f}")
         report.paused_for = max(report.paused_for, pause)
+    report.finished_at = now()
     return report
 
 
@@ -192,6 +198,7 @@ def _deliver_webhook(
         [(d.delivery_id, d.payload) for d in items], style_of(hook)
     )
     payload_of = {d.delivery_id: d.payload for d in items}
+    created = {d.delivery_id: d.created_at for d in items}
 
     while queue:
         message = queue.pop(0)
@@ -199,6 +206,7 @@ def _deliver_webhook(
         result = sender.send(hook.address, message.body, thread_id=hook.thread_id)
         at = now()
         outcome = result.outcome
+        hr.outcomes[outcome] = hr.outcomes.get(outcome, 0) + 1
         with store.transaction():
             if result.attempts:
                 store.record_attempt(
@@ -228,6 +236,7 @@ def _deliver_webhook(
         if outcome == "sent":
             hr.messages_sent += 1
             hr.delivered += len(ids)
+            hr.latencies.extend((at - created[i]).total_seconds() for i in ids)
         elif outcome == "retry":
             hr.retrying += len(ids)
             hr.errors.append(result.error or "transient failure")

@@ -15,6 +15,7 @@ import math
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,6 +36,42 @@ class Limiter(Protocol):
     def acquire(self) -> float: ...
 
     def defer(self, seconds: float) -> None: ...
+
+
+class SharedCache(Protocol):
+    """A requests-cache backend other processes share (Redis, see :mod:`poller.redis_layer`).
+
+    When it fails mid-run the client tells it (``failed``, which logs once) and carries on with
+    its local cache; ``usable`` is false while the shared one is known to be down.
+    """
+
+    errors: tuple[type[BaseException], ...]
+
+    def backend(self) -> Any: ...
+
+    def usable(self) -> bool: ...
+
+    def failed(self, exc: BaseException) -> None: ...
+
+
+@dataclass(frozen=True)
+class HttpStats:
+    """What a client did (for run metrics): cache hits, network requests and their latencies."""
+
+    cache_hits: int = 0
+    requests_made: int = 0
+    latencies: tuple[float, ...] = ()  # seconds per network request that got a response
+
+    def __add__(self, other: HttpStats) -> HttpStats:
+        return HttpStats(
+            self.cache_hits + other.cache_hits,
+            self.requests_made + other.requests_made,
+            self.latencies + other.latencies,
+        )
+
+
+# Latencies kept for percentiles: plenty for one pass; bounded for a long-running process.
+_LATENCIES_KEPT = 50_000
 
 
 class RateLimiter:
@@ -150,6 +187,7 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
+        shared_cache: SharedCache | None = None,
     ) -> None:
         self.config = config
         self._sleep = sleep
@@ -165,6 +203,9 @@ class HttpClient:
         self._stats_lock = threading.Lock()
         self._cache_hits = 0
         self._requests_made = 0
+        self._latencies: deque[float] = deque(maxlen=_LATENCIES_KEPT)
+        self._shared = shared_cache
+        self._shared_session: Any = None  # the session whose cache is the shared one
 
     # -- stats ---------------------------------------------------------------------------------
 
@@ -176,6 +217,19 @@ class HttpClient:
     def requests_made(self) -> int:
         """Requests that went to the network (retries included, cache hits not)."""
         return self._requests_made
+
+    def take_stats(self, *, reset: bool = False) -> HttpStats:
+        """The counters and latencies so far; ``reset`` starts them again (per `run` tick)."""
+        with self._stats_lock:
+            stats = HttpStats(self._cache_hits, self._requests_made, tuple(self._latencies))
+            if reset:
+                self._cache_hits = self._requests_made = 0
+                self._latencies.clear()
+        return stats
+
+    def _latency(self, seconds: float) -> None:
+        with self._stats_lock:
+            self._latencies.append(seconds)
 
     def _count(self, *, hit: bool) -> None:
         with self._stats_lock:
@@ -211,10 +265,12 @@ class HttpClient:
             import sqlite3
 
             self._cache_errors = (sqlite3.Error,)
+            if session is self._shared_session and self._shared is not None:
+                self._cache_errors += self._shared.errors
         self._prepare(session)
         return session
 
-    def _open_cached_session(self) -> Any:
+    def _open_cached_session(self, *, local: bool = False) -> Any:
         import sqlite3
 
         import requests_cache
@@ -233,6 +289,15 @@ class HttpClient:
             # Keeps the key out of cache keys *and* out of the stored request headers.
             ignored_parameters=(*requests_cache.DEFAULT_IGNORED_PARAMS, cfg.api_key_header),
         )
+        shared = self._shared
+        if shared is not None and not local and shared.usable():
+            try:
+                self._shared_session = requests_cache.CachedSession(
+                    backend=shared.backend(), **options
+                )
+                return self._shared_session
+            except shared.errors as exc:
+                shared.failed(exc)
         try:
             if cfg.cache_path is None:
                 return requests_cache.CachedSession(backend="memory", **options)
@@ -258,7 +323,7 @@ class HttpClient:
         gate = _gate_class()
         for prefix, adapter in list(session.adapters.items()):
             if not isinstance(adapter, gate):
-                session.mount(prefix, gate(adapter, self._before_send))
+                session.mount(prefix, gate(adapter, self._before_send, self._latency))
 
     def _before_send(self) -> None:
         self.limiter.acquire()
@@ -270,14 +335,28 @@ class HttpClient:
 
         with self._session_lock:
             if self._session is broken:
-                log.warning("HTTP cache failed (%s); continuing without a cache", exc)
-                session = requests.Session()
+                session = None
+                if broken is self._shared_session and self._shared is not None:
+                    # The shared cache (Redis) went away: the layer logs its one warning and
+                    # this client carries on with the local cache.
+                    self._shared_session = None
+                    self._shared.failed(exc)
+                    session = self._open_cached_session(local=True)
+                else:
+                    log.warning("HTTP cache failed (%s); continuing without a cache", exc)
+                if session is None:
+                    session = requests.Session()
                 session.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=_POOL_SIZE))
                 session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=_POOL_SIZE))
                 self._prepare(session)
                 self._session = session
-                self._cached = False
-                self._cache_errors = ()
+                self._cached = getattr(session, "cache", None) is not None
+                if self._cached:
+                    import sqlite3
+
+                    self._cache_errors = (sqlite3.Error,)
+                else:
+                    self._cache_errors = ()
                 try:
                     broken.close()
                 except Exception:  # noqa: BLE001 - already broken; closing is best effort
@@ -375,14 +454,24 @@ def _gate_class() -> type:
         from requests.adapters import BaseAdapter
 
         class _Gate(BaseAdapter):
-            def __init__(self, inner: Any, before_send: Callable[[], None]) -> None:
+            def __init__(
+                self,
+                inner: Any,
+                before_send: Callable[[], None],
+                after_send: Callable[[float], None] | None = None,
+            ) -> None:
                 super().__init__()
                 self.inner = inner
                 self._before_send = before_send
+                self._after_send = after_send
 
             def send(self, request: Any, **kwargs: Any) -> Any:
                 self._before_send()
-                return self.inner.send(request, **kwargs)
+                start = time.perf_counter()
+                response = self.inner.send(request, **kwargs)
+                if self._after_send is not None:  # latency of answered requests only
+                    self._after_send(time.perf_counter() - start)
+                return response
 
             def close(self) -> None:
                 self.inner.close()

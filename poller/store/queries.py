@@ -20,6 +20,7 @@ from . import locks, migrations, polls
 from ._peewee import peewee as pw
 from .backend import Target, scrub
 from .models import make_models
+from .runs import RunLog
 from .sql import Sql, chunks
 from .sync import PlayerRow, plan_sync
 from .values import (
@@ -660,3 +661,10 @@ class Store:
         return locks.advisory_lock(
             target.location, dict(self._db.connect_params), name, target.masked
         )
+
+    # -- run metrics -----------------------------------------------------------------------
+
+    @property
+    def runs(self) -> RunLog:
+        """Recorded runs and running totals (see :mod:`.runs`)."""
+        return RunLog(self)

@@ -1,0 +1,529 @@
+"""Run metrics: what each poll, delivery or scheduler tick did, stored, shown and exported.
+
+Every run is measured the same way, whoever ran it (`poll`, `deliver`, a `run` tick):
+
+    metrics = record_run(store, "poll", report=report, delivery=delivery,
+                         http=client.take_stats(reset=True), redis=layer, metrics_file=path)
+
+:func:`record_run` stores one ``run`` row with the measurements (``stats`` reads them), adds to
+the running totals (Prometheus counters), publishes a summary on ``{prefix}:updates`` when Redis
+is configured, and rewrites ``metrics_file`` in the Prometheus text format for node_exporter's
+textfile collector. Each of those steps is best effort: a metrics problem is logged and never
+fails the run it measures.
+
+Imports here are the standard library only: this module is on the cron path.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import socket
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .deliver import DeliveryReport
+    from .http import HttpStats
+    from .pipeline import RunReport
+    from .redis_layer import RedisLayer
+    from .store import Store
+
+log = logging.getLogger("osrs_notify.metrics")
+
+PREFIX = "osrs_notify_"
+QUANTILES = (0.5, 0.95)
+_KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# Player outcomes that are failures of some kind, counted under errors too.
+PLAYER_ERRORS = ("unavailable", "invalid", "not_found")
+
+
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """The ``q`` quantile (0..1) with linear interpolation between closest ranks (numpy's
+    default); None for no values."""
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"quantile must be within 0..1, got {q}")
+    xs = sorted(values)
+    if not xs:
+        return None
+    pos = (len(xs) - 1) * q
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Latency of a run: p50/p95 in seconds, and the sum and count Prometheus summaries need."""
+
+    p50: float | None = None
+    p95: float | None = None
+    sum: float = 0.0
+    count: int = 0
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Summary:
+        if not values:
+            return cls()
+        return cls(
+            p50=_round(percentile(values, 0.5)),
+            p95=_round(percentile(values, 0.95)),
+            sum=_round(math.fsum(values)) or 0.0,
+            count=len(values),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"p50": self.p50, "p95": self.p95, "sum": self.sum, "count": self.count}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Summary:
+        if not isinstance(data, Mapping):
+            return cls()
+        return cls(
+            p50=_num(data.get("p50")), p95=_num(data.get("p95")),
+            sum=_num(data.get("sum")) or 0.0, count=int(data.get("count") or 0),
+        )
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    kind: str
+    started_at: datetime
+    finished_at: datetime
+    host: str | None = None
+    players: Mapping[str, int] = field(default_factory=dict)  # by outcome
+    api_requests: int = 0  # went to the network (retries included)
+    cache_hits: int = 0
+    api_latency: Summary = Summary()
+    events_derived: int = 0
+    events_stored: int = 0
+    messages_sent: int = 0
+    deliveries_sent: int = 0
+    delivery_latency: Summary = Summary()  # event stored → Discord accepted it
+    errors: Mapping[str, int] = field(default_factory=dict)  # by kind
+    id: int | None = None
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, (self.finished_at - self.started_at).total_seconds())
+
+    @property
+    def players_polled(self) -> int:
+        return sum(self.players.values())
+
+    @property
+    def cache_hit_ratio(self) -> float | None:
+        """cache hits / (cache hits + network requests); None when nothing was fetched."""
+        total = self.cache_hits + self.api_requests
+        return round(self.cache_hits / total, 6) if total else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The measurements (what the ``run.metrics`` column holds)."""
+        return {
+            "duration_s": round(self.duration, 6),
+            "players": dict(sorted(self.players.items())),
+            "api_requests": self.api_requests,
+            "cache_hits": self.cache_hits,
+            "cache_hit_ratio": self.cache_hit_ratio,
+            "api_latency_s": self.api_latency.to_json(),
+            "events_derived": self.events_derived,
+            "events_stored": self.events_stored,
+            "messages_sent": self.messages_sent,
+            "deliveries_sent": self.deliveries_sent,
+            "delivery_latency_s": self.delivery_latency.to_json(),
+            "errors": dict(sorted(self.errors.items())),
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """Everything, for ``stats --json`` and the Redis run summary."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "host": self.host,
+            **self.to_json(),
+        }
+
+    @classmethod
+    def from_row(
+        cls, kind: str, started_at: datetime, finished_at: datetime, host: str | None,
+        data: Mapping[str, Any], id: int | None = None,
+    ) -> RunMetrics:
+        def ints(value: Any) -> dict[str, int]:
+            if not isinstance(value, Mapping):
+                return {}
+            return {str(k): int(v) for k, v in value.items() if isinstance(v, (int, float))}
+
+        def count(key: str) -> int:
+            value = data.get(key)
+            return int(value) if isinstance(value, (int, float)) else 0
+
+        return cls(
+            kind=kind, started_at=started_at, finished_at=finished_at, host=host,
+            players=ints(data.get("players")),
+            api_requests=count("api_requests"), cache_hits=count("cache_hits"),
+            api_latency=Summary.from_json(data.get("api_latency_s")),
+            events_derived=count("events_derived"), events_stored=count("events_stored"),
+            messages_sent=count("messages_sent"), deliveries_sent=count("deliveries_sent"),
+            delivery_latency=Summary.from_json(data.get("delivery_latency_s")),
+            errors=ints(data.get("errors")), id=id,
+        )
+
+    def totals(self) -> dict[str, int]:
+        """Increments of the running totals (counter series → amount) this run adds."""
+        out = {
+            f"runs_total:kind={self.kind}": 1,
+            "events_derived_total": self.events_derived,
+            "messages_sent_total": self.messages_sent,
+            "deliveries_sent_total": self.deliveries_sent,
+            "api_requests_total": self.api_requests,
+            "cache_hits_total": self.cache_hits,
+        }
+        for outcome, n in self.players.items():
+            out[f"players_polled_total:outcome={outcome}"] = n
+        for kind, n in self.errors.items():
+            out[f"errors_total:error={kind}"] = n
+        return {k: v for k, v in out.items() if v}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def collect(
+    kind: str,
+    *,
+    report: RunReport | None = None,
+    delivery: DeliveryReport | None = None,
+    http: HttpStats | None = None,
+    started: datetime | None = None,
+    finished: datetime | None = None,
+    host: str | None = None,
+    extra_events: int = 0,
+    extra_errors: Mapping[str, int] | None = None,
+    prices: Any = None,
+) -> RunMetrics:
+    """Measure one run from the reports it produced (any of them may be absent). ``prices`` is
+    a price pass's report (its ``events_added`` count as derived; its ``error`` as one
+    ``prices`` error)."""
+    if not _KIND.match(kind):
+        raise ValueError(f"run kind {kind!r}: lower-case letters, digits and '_'")
+    finished = finished or utcnow()
+    started = (
+        started
+        or (report.started_at if report is not None else None)
+        or (delivery.started_at if delivery is not None else None)
+        or finished
+    )
+    players: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    events_derived = events_stored = 0
+    if report is not None:
+        for r in report.results:
+            players[r.outcome] = players.get(r.outcome, 0) + 1
+        for outcome in PLAYER_ERRORS:
+            if players.get(outcome):
+                errors[outcome] = players[outcome]
+        events_derived, events_stored = report.events, report.events_added
+    messages = deliveries = 0
+    latencies: list[float] = []
+    if delivery is not None:
+        for hook in delivery.webhooks.values():
+            messages += hook.messages_sent
+            deliveries += hook.delivered
+            latencies += hook.latencies
+            for outcome, n in hook.outcomes.items():
+                if outcome != "sent":
+                    errors[f"discord_{outcome}"] = errors.get(f"discord_{outcome}", 0) + n
+            if hook.skipped:
+                errors["webhook_skipped"] = errors.get("webhook_skipped", 0) + 1
+            elif hook.disabled and not hook.outcomes:
+                errors["webhook_disabled"] = errors.get("webhook_disabled", 0) + 1
+    if prices is not None:
+        extra_events += int(getattr(prices, "events_added", 0) or 0)
+        if getattr(prices, "error", None):
+            errors["prices"] = errors.get("prices", 0) + 1
+    for name, n in (extra_errors or {}).items():
+        if n:
+            errors[name] = errors.get(name, 0) + int(n)
+    return RunMetrics(
+        kind=kind,
+        started_at=started,
+        finished_at=finished,
+        host=host if host is not None else _hostname(),
+        players=players,
+        api_requests=http.requests_made if http else 0,
+        cache_hits=http.cache_hits if http else 0,
+        api_latency=Summary.of(http.latencies if http else ()),
+        events_derived=events_derived + extra_events,
+        events_stored=events_stored + extra_events,
+        messages_sent=messages,
+        deliveries_sent=deliveries,
+        delivery_latency=Summary.of(latencies),
+        errors=errors,
+    )
+
+
+def _hostname() -> str | None:
+    try:
+        return socket.gethostname() or None
+    except OSError:
+        return None
+
+
+def record_run(
+    store: Store,
+    kind: str,
+    *,
+    report: RunReport | None = None,
+    delivery: DeliveryReport | None = None,
+    http: HttpStats | None = None,
+    started: datetime | None = None,
+    finished: datetime | None = None,
+    redis: RedisLayer | None = None,
+    metrics_file: str | os.PathLike[str] | None = None,
+    extra_events: int = 0,
+    extra_errors: Mapping[str, int] | None = None,
+    prices: Any = None,
+) -> RunMetrics:
+    """Measure, store, publish and export one run; never raises for a metrics problem.
+
+    ``kind`` names the run (``poll``, ``deliver``, or a scheduler job such as ``hiscores``,
+    ``prices``); ``extra_events``/``extra_errors`` let a pass this module does not know (price
+    alerts, see ``prices``) add its numbers. A dry run is measured but not stored.
+    """
+    from .store import StoreError
+
+    if redis is not None:
+        failures = redis.take_failures()
+        if failures:
+            extra_errors = {**(extra_errors or {}), "redis": failures}
+    metrics = collect(
+        kind, report=report, delivery=delivery, http=http, started=started, finished=finished,
+        extra_events=extra_events, extra_errors=extra_errors, prices=prices,
+    )
+    if report is not None and report.dry_run:
+        return metrics
+    try:
+        run_id = store.runs.record(
+            kind, metrics.started_at, metrics.finished_at, metrics.host, metrics.to_json(),
+            metrics.totals(),
+        )
+        metrics = RunMetrics(**{**_fields(metrics), "id": run_id})
+    except StoreError as exc:
+        log.warning("run metrics not stored: %s", exc)
+    if redis is not None:
+        redis.publish_summary(metrics)
+    if metrics_file is not None:
+        export(store, metrics_file, fallback=metrics)
+    return metrics
+
+
+def _fields(m: RunMetrics) -> dict[str, Any]:
+    return {name: getattr(m, name) for name in m.__dataclass_fields__}
+
+
+# -- reading back ---------------------------------------------------------------------------------
+
+
+def recent(store: Store, limit: int = 20, kind: str | None = None) -> list[RunMetrics]:
+    return [
+        RunMetrics.from_row(r.kind, r.started_at, r.finished_at, r.host, r.metrics, r.id)
+        for r in store.runs.recent(limit, kind)
+    ]
+
+
+def latest(store: Store) -> dict[str, RunMetrics]:
+    return {
+        kind: RunMetrics.from_row(r.kind, r.started_at, r.finished_at, r.host, r.metrics, r.id)
+        for kind, r in store.runs.latest_by_kind().items()
+    }
+
+
+# -- Prometheus text format -----------------------------------------------------------------------
+
+
+@dataclass
+class _Family:
+    name: str
+    type: str
+    help: str
+    samples: list[tuple[str, dict[str, str], float]] = field(default_factory=list)
+
+    def add(self, value: float | None, suffix: str = "", **labels: str) -> None:
+        if value is not None:
+            self.samples.append((self.name + suffix, labels, value))
+
+
+# Running totals: name in the store → (help text, label name or None).
+_COUNTERS: dict[str, tuple[str, str | None]] = {
+    "runs_total": ("Runs recorded, by kind.", "kind"),
+    "players_polled_total": ("Player fetches, by outcome.", "outcome"),
+    "events_derived_total": ("Events derived from snapshots and price alerts.", None),
+    "messages_sent_total": ("Discord messages accepted.", None),
+    "deliveries_sent_total": ("Events delivered to a webhook.", None),
+    "api_requests_total": ("HTTP requests that went to the network.", None),
+    "cache_hits_total": ("HTTP requests served by the cache.", None),
+    "errors_total": ("Failures, by kind (player fetches, Discord sends, Redis).", "error"),
+}
+
+
+def render_prometheus(latest: Mapping[str, RunMetrics], totals: Mapping[str, int]) -> str:
+    """The Prometheus text exposition format (0.0.4): gauges and summaries describing the last
+    run of each kind (``kind`` label), counters for the running totals. Counts of the last run
+    are named ``last_run_*`` so that no gauge shares a name with a counter minus ``_total``
+    (OpenMetrics would merge them). No timestamps (the textfile collector refuses them)."""
+
+    def fam(name: str, type_: str, help_: str) -> _Family:
+        return _Family(PREFIX + name, type_, help_)
+
+    ts = fam("run_timestamp_seconds", "gauge", "When the last run of this kind finished.")
+    dur = fam("run_duration_seconds", "gauge", "How long the last run took.")
+    polled = fam("last_run_players_polled", "gauge", "Players polled in the last run, by outcome.")
+    requests = fam("last_run_api_requests", "gauge", "Network requests in the last run.")
+    api = fam("api_latency_seconds", "summary", "Latency of the last run's API requests.")
+    ratio = fam("cache_hit_ratio", "gauge", "Cache hits / all requests in the last run.")
+    derived = fam("last_run_events_derived", "gauge", "Events derived in the last run.")
+    sent = fam("last_run_messages_sent", "gauge", "Discord messages sent in the last run.")
+    delivered = fam("last_run_deliveries_sent", "gauge", "Events delivered in the last run.")
+    dlat = fam("delivery_latency_seconds", "summary",
+               "From an event being stored to Discord accepting it, last run.")
+    errs = fam("last_run_errors", "gauge", "Failures in the last run, by kind.")
+    for kind, m in sorted(latest.items()):
+        ts.add(m.finished_at.timestamp(), kind=kind)
+        dur.add(m.duration, kind=kind)
+        for outcome, n in sorted(m.players.items()):
+            polled.add(n, kind=kind, outcome=outcome)
+        requests.add(m.api_requests, kind=kind)
+        ratio.add(m.cache_hit_ratio, kind=kind)
+        derived.add(m.events_derived, kind=kind)
+        sent.add(m.messages_sent, kind=kind)
+        delivered.add(m.deliveries_sent, kind=kind)
+        for family, summary in ((api, m.api_latency), (dlat, m.delivery_latency)):
+            if summary.count:
+                family.add(summary.p50, kind=kind, quantile="0.5")
+                family.add(summary.p95, kind=kind, quantile="0.95")
+                family.add(summary.sum, "_sum", kind=kind)
+                family.add(summary.count, "_count", kind=kind)
+        for error, n in sorted(m.errors.items()):
+            errs.add(n, kind=kind, error=error)
+    families = [ts, dur, polled, requests, api, ratio, derived, sent, delivered, dlat, errs]
+
+    for name, (help_, label) in _COUNTERS.items():
+        family = fam(name, "counter", help_)
+        for key, value in sorted(totals.items()):
+            base, _, labelled = key.partition(":")
+            if base != name:
+                continue
+            if label is None:
+                family.add(value)
+            else:
+                lname, _, lvalue = labelled.partition("=")
+                if lname == label:
+                    family.add(value, **{label: lvalue})
+        families.append(family)
+
+    lines: list[str] = []
+    for family in families:
+        if not family.samples:
+            continue
+        lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
+        lines.append(f"# TYPE {family.name} {family.type}")
+        for sample, labels, value in family.samples:
+            lines.append(f"{sample}{_labels(labels)} {_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _labels(labels: Mapping[str, str]) -> str:
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{k}="{_escape_label(str(v))}"' for k, v in labels.items()) + "}"
+
+
+def _escape_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _value(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
+    """Write beside the target and rename over it: a scraper never reads half a file. The
+    temporary name does not end in ``.prom``, so the textfile collector ignores it."""
+    target = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(target))
+    fd, tmp = tempfile.mkstemp(prefix=".osrs-notify-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def export(
+    store: Store, path: str | os.PathLike[str], *, fallback: RunMetrics | None = None
+) -> bool:
+    """Rewrite ``path`` from the store (the last run of each kind, and the totals). When the
+    store cannot be read, ``fallback`` alone is written. Returns whether a file was written."""
+    from .store import StoreError
+
+    try:
+        text = render_prometheus(latest(store), store.runs.totals())
+    except StoreError as exc:
+        if fallback is None:
+            log.warning("metrics file %s not written: %s", os.fspath(path), exc)
+            return False
+        text = render_prometheus({fallback.kind: fallback}, {})
+    try:
+        write_text_atomically(path, text)
+    except OSError as exc:
+        log.warning("metrics file %s not written: %s", os.fspath(path), exc.strerror or exc)
+        return False
+    return True
+
+
+def check_metrics_path(path: str | os.PathLike[str] | None) -> str | None:
+    """A problem with ``--metrics-file`` found before the run starts (None when fine)."""
+    if path is None:
+        return None
+    target = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(target)) or "."
+    if os.path.isdir(target):
+        return f"--metrics-file {target}: is a directory"
+    if not os.path.isdir(directory):
+        return f"--metrics-file {target}: directory {directory} does not exist"
+    if not os.access(directory, os.W_OK):
+        return f"--metrics-file {target}: directory {directory} is not writable"
+    return None
