@@ -182,6 +182,7 @@ def poll(obj: Context, dry_run: bool) -> None:
       osrs-notify poll --dry-run
     """
     from .checks import setup_warnings
+    from .cli_prices import start_prices
     from .deliver import deliver_pending
     from .pipeline import run_once
     from .store import LockHeld
@@ -190,16 +191,20 @@ def poll(obj: Context, dry_run: bool) -> None:
     for line in setup_warnings(settings):
         log.warning("%s", line)
     with _closing(obj.open_store()) as store:
-        if not settings.players:
+        if not settings.players and not settings.watch:
             click.echo("No players configured: add [[players]] tables to the config.")
             return
         delivery = None
         if dry_run:
+            prices = start_prices(settings, store, dry_run=True)
             report = run_once(settings, store, obj.hiscores(settings), dry_run=True)
+            prices.run()
         else:
             try:
                 with store.lock("poll"):
+                    prices = start_prices(settings, store)  # an unknown [[watch]] item: exit 2
                     report = run_once(settings, store, obj.hiscores(settings))
+                    prices.run()  # after the players; a failure there is reported, exit 1
                     # Events are committed; now send them (and anything left from before).
                     delivery = deliver_pending(settings, store, obj.sender(settings))
             except LockHeld:
@@ -208,9 +213,10 @@ def poll(obj: Context, dry_run: bool) -> None:
     from .report import print_delivery_report, print_poll_report
 
     print_poll_report(report, settings)
+    prices_code = prices.finish()
     if delivery is not None:
         print_delivery_report(delivery)
-    sys.exit(max(report.exit_code, delivery.exit_code if delivery else 0))
+    sys.exit(max(report.exit_code, prices_code, delivery.exit_code if delivery else 0))
 
 
 # -- deliver / webhook test ----------------------------------------------------------------------
@@ -528,3 +534,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
         )
         sys.exit(EXIT_PARTIAL)
     sys.exit(EXIT_OK)
+
+
+from .cli_prices import price  # noqa: E402 - its own module; it imports only click up front
+
+cli.add_command(price)

@@ -45,6 +45,8 @@ DEFAULT_ENDPOINT = "https://prices.runescape.wiki/api/v1/osrs"
 WINDOWS: tuple[str, ...] = ("5m", "1h", "24h")
 TIMESTEPS: tuple[str, ...] = ("5m", "1h", "6h", "24h")
 
+WIKI_RATE_PER_MINUTE = 300
+
 GE_TAX_RATE_PCT = 2
 GE_TAX_CAP = 5_000_000  # per item
 GE_TAX_FREE_BELOW = 50  # gp: 2% of 49 rounds down to 0 — stated, not left to arithmetic
@@ -348,7 +350,8 @@ def wiki_http_config(settings: Settings) -> HttpConfig:
         user_agent=user_agent(settings.contact),
         timeout=settings.poll.timeout,
         retries=settings.poll.retries,
-        rate_per_minute=60,  # a run makes 2–4 requests; the Wiki asks for gentle clients
+        # A run makes 2–4 requests (never one per item): spaced, but not a second apart.
+        rate_per_minute=WIKI_RATE_PER_MINUTE,
         cache_ttl=0,
         api_key=None,
     )

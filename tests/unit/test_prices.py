@@ -266,7 +266,8 @@ def test_official_client() -> None:
                   match=[responses.matchers.query_param_matcher({"item": "4151"})])
     responses.get(url, status=404, body="<html>not found</html>",
                   match=[responses.matchers.query_param_matcher({"item": "1"})])
-    ge = OfficialGEClient(HttpClient(HttpConfig(user_agent=UA, retries=0, cache_ttl=0)), base)
+    ge = OfficialGEClient(
+        HttpClient(HttpConfig(user_agent=UA, retries=0, rate_per_minute=0, cache_ttl=0)), base)
     assert ge.detail(4151).price == 2_900_000
     with pytest.raises(ValidationError, match="not on the Grand Exchange"):
         ge.detail(1)
