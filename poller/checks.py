@@ -87,6 +87,15 @@ def run_checks(settings: Settings, *, hiscores: HiscoresClient | None) -> list[s
                 problem = _check_webhook(settings, hook.address)
                 if problem:
                     problems.append(f"webhook {hook.name!r} ({hook.address.masked}): {problem}")
+        if settings.redis_url:
+            from .redis_layer import connect
+
+            layer = connect(settings)
+            assert layer is not None
+            problem = layer.ping()
+            layer.close()
+            if problem:
+                problems.append(problem)
     return problems
 
 

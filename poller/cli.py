@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from notifier.sender import WebhookSender
 
     from .hiscores import HiscoresClient
+    from .redis_layer import RedisLayer
     from .settings import Settings
     from .store import Store
 
@@ -30,6 +31,27 @@ MODES = (
     "regular", "ironman", "hardcore", "ultimate", "deadman", "seasonal", "tournament",
     "fresh_start", "skiller", "defence_pure",
 )
+
+
+# `poll`, `deliver` and `run` take it; `stats` too (to write the file from what is stored).
+metrics_file_option = click.option(
+    "--metrics-file",
+    metavar="PATH",
+    envvar="OSRS_METRICS_FILE",
+    default=None,
+    help="Afterwards write run metrics to PATH in the Prometheus text format, atomically "
+    "(for node_exporter's textfile collector; name it *.prom). Env OSRS_METRICS_FILE.",
+)
+
+
+def checked_metrics_file(path: str | None) -> str | None:
+    """``--metrics-file``, refused before anything is done when it cannot be written."""
+    from .metrics import check_metrics_path
+
+    problem = check_metrics_path(path)
+    if problem:
+        raise UserError(problem)
+    return path
 
 
 class UserError(click.ClickException):
@@ -72,6 +94,7 @@ class Context:
         self.config_path = config_path
         self.debug = debug
         self._settings: Settings | None = None
+        self._redis: tuple[RedisLayer | None] | None = None
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -105,9 +128,20 @@ class Context:
     def hiscores(self, settings: Settings | None = None) -> HiscoresClient:
         from .hiscores import HiscoresClient
         from .http import HttpClient
+        from .redis_layer import http_options
 
         s = settings or self.settings()
-        return HiscoresClient(HttpClient(http_config(s)), s.api_endpoint)
+        config = http_config(s)
+        client = HttpClient(config, **http_options(self.redis(s), config))
+        return HiscoresClient(client, s.api_endpoint)
+
+    def redis(self, settings: Settings | None = None) -> RedisLayer | None:
+        """The optional Redis layer (None unless `redis` / REDIS_URL is set), built once."""
+        if self._redis is None:
+            from .redis_layer import connect
+
+            self._redis = (connect(settings or self.settings()),)
+        return self._redis[0]
 
 
 def http_config(settings: Settings) -> object:
@@ -168,8 +202,9 @@ def cli(ctx: click.Context, config_path: str, verbose: int, debug: bool) -> None
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Fetch and print what would be sent; change nothing.")
+@metrics_file_option
 @click.pass_obj
-def poll(obj: Context, dry_run: bool) -> None:
+def poll(obj: Context, dry_run: bool, metrics_file: str | None) -> None:
     """Poll every configured player once: fetch, store, derive events, queue messages.
 
     Run it from cron or a systemd timer. Overlapping runs are safe: a second run finds the
@@ -184,10 +219,13 @@ def poll(obj: Context, dry_run: bool) -> None:
     from .checks import setup_warnings
     from .cli_prices import start_prices
     from .deliver import deliver_pending
+    from .metrics import record_run
     from .pipeline import run_once
+    from .redis_layer import publish_prices, publish_report, run_lock
     from .store import LockHeld
 
     settings = obj.settings()
+    metrics_file = checked_metrics_file(metrics_file)
     for line in setup_warnings(settings):
         log.warning("%s", line)
     with _closing(obj.open_store()) as store:
@@ -201,12 +239,19 @@ def poll(obj: Context, dry_run: bool) -> None:
             prices.run()
         else:
             try:
-                with store.lock("poll"):
+                with run_lock(store, obj.redis(settings), "poll"):
                     prices = start_prices(settings, store)  # an unknown [[watch]] item: exit 2
-                    report = run_once(settings, store, obj.hiscores(settings))
+                    fetcher = obj.hiscores(settings)
+                    report = run_once(settings, store, fetcher)
+                    publish_report(obj.redis(settings), report)  # committed: on Redis too
                     prices.run()  # after the players; a failure there is reported, exit 1
+                    price_report = getattr(prices, "report", None)  # None: no [[watch]]
+                    publish_prices(obj.redis(settings), price_report)
                     # Events are committed; now send them (and anything left from before).
                     delivery = deliver_pending(settings, store, obj.sender(settings))
+                    record_run(store, "poll", report=report, delivery=delivery,
+                               http=fetcher.http.take_stats(), prices=price_report,
+                               redis=obj.redis(settings), metrics_file=metrics_file)
             except LockHeld:
                 click.echo("Another poll is still running; this one is skipped.")
                 return
@@ -226,8 +271,9 @@ def poll(obj: Context, dry_run: bool) -> None:
 @click.option("--webhook", "only", metavar="NAME", default=None, help="Only this webhook.")
 @click.option("--now", "now", is_flag=True,
               help="Also send messages still waiting out their retry back-off.")
+@metrics_file_option
 @click.pass_obj
-def deliver(obj: Context, only: str | None, now: bool) -> None:
+def deliver(obj: Context, only: str | None, now: bool, metrics_file: str | None) -> None:
     """Send pending messages only (no polling): what a Discord outage left behind.
 
     `poll` already ends by delivering; this is for retrying sooner, or from its own timer.
@@ -239,19 +285,24 @@ def deliver(obj: Context, only: str | None, now: bool) -> None:
       osrs-notify deliver --now --webhook clan     # Discord is back: don't wait
     """
     from .deliver import deliver_pending
+    from .metrics import record_run
+    from .redis_layer import run_lock
     from .report import print_delivery_report
     from .store import LockHeld
 
     settings = obj.settings()
     if only is not None and only not in settings.webhooks:
         raise UserError(f"no webhook named {only!r} (configured: {', '.join(settings.webhooks)})")
+    metrics_file = checked_metrics_file(metrics_file)
     with _closing(obj.open_store()) as store:
         try:
             # Same lock as poll: two senders would post the same message twice.
-            with store.lock("poll"):
+            with run_lock(store, obj.redis(settings), "poll"):
                 report = deliver_pending(
                     settings, store, obj.sender(settings), only=only, ignore_backoff=now
                 )
+                record_run(store, "deliver", delivery=report, redis=obj.redis(settings),
+                           metrics_file=metrics_file)
         except LockHeld:
             click.echo("A poll or delivery is still running; this one is skipped.")
             return
@@ -539,3 +590,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
 from .cli_prices import price  # noqa: E402 - its own module; it imports only click up front
 
 cli.add_command(price)
+
+from .cli_stats import stats  # noqa: E402 - its own module; it imports only click up front
+
+cli.add_command(stats)

@@ -210,9 +210,10 @@ class RedisLayer:
         if back:
             log.info("Redis %s is reachable again", self.display)
 
-    def call(self, fn: Callable[[Any], T], default: Any = None) -> T | Any:
-        """``fn(client)``, or ``default`` when Redis is down or fails now."""
-        if not self.usable():
+    def call(self, fn: Callable[[Any], T], default: Any = None, *, force: bool = False) -> T | Any:
+        """``fn(client)``, or ``default`` when Redis is down or fails now. ``force`` tries even
+        while Redis is known to be down (releasing a lock is worth a try)."""
+        if not force and not self.usable():
             return default
         try:
             result = fn(self.client())
@@ -251,7 +252,9 @@ class RedisLayer:
         """A requests-cache backend in Redis. JSON, not pickle: a shared server must not be
         able to make this process run code. Entries expire on their own shortly after their
         TTL. Its own connection: requests-cache closes it with the session."""
-        from requests_cache import RedisCache
+        # From its module: `requests_cache.RedisCache` is a placeholder in a process that
+        # imported requests-cache without redis (see poller.http._import_requests_cache).
+        from requests_cache.backends.redis import RedisCache
 
         return RedisCache(
             namespace=self.key("http-cache"),
@@ -300,7 +303,8 @@ class RedisLayer:
         finally:
             stop.set()
             renewer.join(timeout=self.timeout * 2)
-            self.call(lambda c: c.eval(_RELEASE_SCRIPT, 1, key, token))
+            # Even after a failure: a lock left behind would block every run until its TTL.
+            self.call(lambda c: c.eval(_RELEASE_SCRIPT, 1, key, token), force=True)
 
     def _renew(self, key: str, token: str, ms: int, stop: threading.Event) -> None:
         while not stop.wait(ms / 3000):

@@ -1,0 +1,107 @@
+"""`osrs-notify stats`: recent runs as a table or JSON, and the Prometheus metrics file.
+
+Importing this module costs only click (:mod:`poller.cli` registers the command at import).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from .metrics import RunMetrics
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000),
+              help="How many recent runs.")
+@click.option("--kind", default=None, metavar="KIND",
+              help="Only runs of this kind (poll, deliver, or a `run` job).")
+@click.option("--metrics-file", metavar="PATH", default=None,
+              help="Also write the Prometheus text format to PATH (as `poll --metrics-file`).")
+@click.pass_obj
+def stats(
+    obj: Any, as_json: bool, limit: int, kind: str | None, metrics_file: str | None
+) -> None:
+    """Recent runs: duration, players polled, API latency, cache hit rate, events derived,
+    messages delivered, delivery latency (event stored → Discord) and errors by kind.
+
+    Every `poll` and `deliver` (and each `run` job) is recorded; runs older than 30 days are
+    dropped, the totals (`--json`, and the *_total counters of the metrics file) keep counting.
+
+    \b
+    Example:
+      osrs-notify stats
+      osrs-notify stats --json --limit 5
+      osrs-notify stats --metrics-file /var/lib/node_exporter/textfile/osrs-notify.prom
+    """
+    from .cli import _closing, checked_metrics_file
+    from .metrics import export, recent
+
+    metrics_file = checked_metrics_file(metrics_file)
+    with _closing(obj.open_store()) as store:
+        runs = recent(store, limit, kind)
+        totals = store.runs.totals()
+        pending = store.count_pending()
+        if metrics_file is not None:
+            export(store, metrics_file)
+    if as_json:
+        click.echo(json.dumps(
+            {"runs": [m.as_dict() for m in runs], "totals": totals, "pending": pending},
+            indent=2,
+        ))
+        return
+    if not runs:
+        click.echo("No runs recorded yet: `osrs-notify poll` records one each time.")
+    else:
+        click.echo(runs_table(runs))
+    waiting = sum(pending.values())
+    click.echo(f"\n{waiting} message(s) pending delivery." if runs else
+               f"{waiting} message(s) pending delivery.")
+
+
+def runs_table(runs: list[RunMetrics]) -> str:
+    from .report import table
+
+    headers = ("Started (UTC)", "Kind", "Took", "Players", "Requests", "API p50/p95",
+               "Cache", "Events", "Delivered", "Latency p50/p95", "Errors")
+    rows = []
+    for m in runs:
+        failed = sum(m.players.get(k, 0) for k in ("unavailable", "invalid"))
+        players = f"{m.players_polled}" + (f" ({failed} failed)" if failed else "")
+        ratio = m.cache_hit_ratio
+        rows.append((
+            f"{m.started_at:%Y-%m-%d %H:%M:%S}",
+            m.kind,
+            _seconds(m.duration),
+            players if m.players else "-",
+            m.api_requests + m.cache_hits or "-",
+            _pair(m.api_latency.p50, m.api_latency.p95),
+            "-" if ratio is None else f"{ratio:.0%}",
+            m.events_derived,
+            f"{m.deliveries_sent} in {m.messages_sent} msg" if m.messages_sent else "0",
+            _pair(m.delivery_latency.p50, m.delivery_latency.p95),
+            ", ".join(f"{k} {v}" for k, v in sorted(m.errors.items())) or "-",
+        ))
+    return table(headers, rows, right={2, 3, 4, 5, 6, 7, 8, 9})
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 1:
+        return f"{value * 1000:.0f}ms"
+    if value < 120:
+        return f"{value:.1f}s"
+    if value < 7200:
+        return f"{value / 60:.1f}m"
+    return f"{value / 3600:.1f}h"
+
+
+def _pair(p50: float | None, p95: float | None) -> str:
+    if p50 is None:
+        return "-"
+    return f"{_seconds(p50)}/{_seconds(p95)}"
