@@ -137,6 +137,27 @@ def price_payload(watched: Watched, alert: Alert, *, high: int | None, low: int 
     return payload
 
 
+def resolve_watches(settings: Settings, source: ItemSource) -> list[Watched]:
+    """Every [[watch]] with its item; a ConfigError listing every unknown or ambiguous one
+    (key ``watch[i].item``, with "did you mean" suggestions)."""
+    from .settings import ConfigError
+
+    watched: list[Watched] = []
+    problems: list[ConfigError] = []
+    for index, watch in enumerate(settings.watch):
+        try:
+            item = resolve(source, watch.item)
+        except (UnknownItem, AmbiguousItem) as exc:
+            problems.append(ConfigError(settings.path, f"watch[{index}].item", str(exc)))
+            continue
+        watched.append(Watched(index, watch, item))
+    if problems:
+        first = problems[0]
+        first.problems = tuple(problems)
+        raise first
+    return watched
+
+
 class PricePass:
     """One prices pass over the configured watches (see the module docstring)."""
 
@@ -178,7 +199,7 @@ class PricePass:
             log.debug("price pass: preparing failed", exc_info=True)
             self.report.error = f"preparing the price watches failed: {_one_line(exc)}"
             return
-        self.watched = self._resolve(source)
+        self.watched = resolve_watches(self.settings, source)
 
     def _items(self) -> ItemSource:
         from .items import refresh_items
@@ -190,24 +211,6 @@ class PricePass:
         if refresh.warning:
             self.report.warnings.append(refresh.warning)
         return refresh.source
-
-    def _resolve(self, source: ItemSource) -> list[Watched]:
-        from .settings import ConfigError
-
-        watched: list[Watched] = []
-        problems: list[ConfigError] = []
-        for index, watch in enumerate(self.settings.watch):
-            try:
-                item = resolve(source, watch.item)
-            except (UnknownItem, AmbiguousItem) as exc:
-                problems.append(ConfigError(self.settings.path, f"watch[{index}].item", str(exc)))
-                continue
-            watched.append(Watched(index, watch, item))
-        if problems:
-            first = problems[0]
-            first.problems = tuple(problems)
-            raise first
-        return watched
 
     # -- run ---------------------------------------------------------------------------------
 
@@ -360,6 +363,38 @@ def run_prices(
     prices = build_price_pass(settings, store, dry_run=dry_run, now=now)
     prices.prepare()
     return prices.run()
+
+
+def watch_problems(
+    settings: Settings, store: Store, client: PricesClient | None = None
+) -> list[str]:
+    """For `check`: one line per problem with the watchlist. With ``client`` the item list is
+    refreshed when a day old (so the Wiki's reachability is checked too); without, the stored
+    list is used, and unknown items can only be told once a poll has stored one."""
+    if not settings.watch:
+        return []
+    from .settings import ConfigError
+    from .store.prices import PriceStore
+
+    problems = [] if settings.contact.strip() else [_contact_warning()]
+    try:
+        if client is not None:
+            from .items import refresh_items
+
+            refresh = refresh_items(store, client, utcnow())
+            source: ItemSource = refresh.source
+            if refresh.warning:
+                problems.append(f"prices: {refresh.warning}")
+        else:
+            source = PriceStore(store).items()
+            if not len(source):
+                return problems
+        resolve_watches(settings, source)
+    except ConfigError as exc:
+        problems += [p.line for p in exc.problems]
+    except OSRSApiError as exc:
+        problems.append(f"prices ({settings.prices_endpoint}): {exc}")
+    return problems
 
 
 def _fmt(value: int | None) -> str:

@@ -282,3 +282,26 @@ def test_the_alert_renders_as_a_price_embed(tmp_path: Path, store: Store) -> Non
     assert embed["thumbnail"] == {"url": "https://oldschool.runescape.wiki/images/Twisted_bow.png"}
     assert "Price: 1,650,000,000 gp" in embed["description"]
     assert "Alert at: 1,600,000,000 gp" in embed["description"]
+
+
+def test_watch_problems_for_check(tmp_path: Path, store: Store) -> None:
+    from poller.price_pass import watch_problems
+
+    watches = '[[watch]]\nitem = "Twisted bwo"\nabove = 1\n[[watch]]\nitem = 4151\nabove = 1\n'
+    settings = settings_for(tmp_path, watches, contact="")
+    # Nothing stored yet and offline: only what can be told without the item list.
+    offline = watch_problems(settings, store)
+    assert len(offline) == 1 and "contact is empty" in offline[0]
+    online = watch_problems(settings, store, Wiki())  # type: ignore[arg-type]
+    assert any("watch[0].item: no item named 'Twisted bwo'; did you mean 'Twisted bow'?" in p
+               for p in online)
+    assert len(watch_problems(settings, store)) == 2  # the stored list now answers offline
+    down = Wiki()
+    down.down = {"all"}
+    fresh_store = open_store(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        lines = watch_problems(settings, fresh_store, down)  # type: ignore[arg-type]
+    finally:
+        fresh_store.close()
+    assert any(line.startswith("prices (") and "HTTP 503" in line for line in lines)
+    assert watch_problems(settings_for(tmp_path, ""), store) == []
