@@ -206,8 +206,8 @@ def utcnow() -> datetime:
 def collect(
     kind: str,
     *,
-    report: RunReport | None = None,
-    delivery: DeliveryReport | None = None,
+    report: RunReport | Sequence[RunReport] | None = None,
+    delivery: DeliveryReport | Sequence[DeliveryReport] | None = None,
     http: HttpStats | None = None,
     started: datetime | None = None,
     finished: datetime | None = None,
@@ -216,42 +216,39 @@ def collect(
     extra_errors: Mapping[str, int] | None = None,
     prices: Any = None,
 ) -> RunMetrics:
-    """Measure one run from the reports it produced (any of them may be absent). ``prices`` is
-    a price pass's report (its ``events_added`` count as derived; its ``error`` as one
-    ``prices`` error)."""
+    """Measure one run from the reports it produced (any of them may be absent; a scheduler job
+    that worked in batches passes the list of its reports). ``prices`` is a price pass's
+    report (its ``events_added`` count as derived; its ``error`` as one ``prices`` error)."""
     if not _KIND.match(kind):
         raise ValueError(f"run kind {kind!r}: lower-case letters, digits and '_'")
+    reports, deliveries_ = _listed(report), _listed(delivery)
     finished = finished or utcnow()
-    started = (
-        started
-        or (report.started_at if report is not None else None)
-        or (delivery.started_at if delivery is not None else None)
-        or finished
-    )
+    starts = [r.started_at for r in reports] + [d.started_at for d in deliveries_ if d.started_at]
+    started = started or min(starts, default=None) or finished
     players: dict[str, int] = {}
     errors: dict[str, int] = {}
     events_derived = events_stored = 0
-    if report is not None:
-        for r in report.results:
+    for rep in reports:
+        for r in rep.results:
             players[r.outcome] = players.get(r.outcome, 0) + 1
-        for outcome in PLAYER_ERRORS:
-            if players.get(outcome):
-                errors[outcome] = players[outcome]
-        events_derived, events_stored = report.events, report.events_added
+        events_derived += rep.events
+        events_stored += rep.events_added
+    for outcome in PLAYER_ERRORS:
+        if players.get(outcome):
+            errors[outcome] = players[outcome]
     messages = deliveries = 0
     latencies: list[float] = []
-    if delivery is not None:
-        for hook in delivery.webhooks.values():
-            messages += hook.messages_sent
-            deliveries += hook.delivered
-            latencies += hook.latencies
-            for outcome, n in hook.outcomes.items():
-                if outcome != "sent":
-                    errors[f"discord_{outcome}"] = errors.get(f"discord_{outcome}", 0) + n
-            if hook.skipped:
-                errors["webhook_skipped"] = errors.get("webhook_skipped", 0) + 1
-            elif hook.disabled and not hook.outcomes:
-                errors["webhook_disabled"] = errors.get("webhook_disabled", 0) + 1
+    for hook in (h for d in deliveries_ for h in d.webhooks.values()):
+        messages += hook.messages_sent
+        deliveries += hook.delivered
+        latencies += hook.latencies
+        for outcome, n in hook.outcomes.items():
+            if outcome != "sent":
+                errors[f"discord_{outcome}"] = errors.get(f"discord_{outcome}", 0) + n
+        if hook.skipped:
+            errors["webhook_skipped"] = errors.get("webhook_skipped", 0) + 1
+        elif hook.disabled and not hook.outcomes:
+            errors["webhook_disabled"] = errors.get("webhook_disabled", 0) + 1
     if prices is not None:
         extra_events += int(getattr(prices, "events_added", 0) or 0)
         if getattr(prices, "error", None):
@@ -277,6 +274,14 @@ def collect(
     )
 
 
+def _listed(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
 def _hostname() -> str | None:
     try:
         return socket.gethostname() or None
@@ -288,8 +293,8 @@ def record_run(
     store: Store,
     kind: str,
     *,
-    report: RunReport | None = None,
-    delivery: DeliveryReport | None = None,
+    report: RunReport | Sequence[RunReport] | None = None,
+    delivery: DeliveryReport | Sequence[DeliveryReport] | None = None,
     http: HttpStats | None = None,
     started: datetime | None = None,
     finished: datetime | None = None,
@@ -315,7 +320,7 @@ def record_run(
         kind, report=report, delivery=delivery, http=http, started=started, finished=finished,
         extra_events=extra_events, extra_errors=extra_errors, prices=prices,
     )
-    if report is not None and report.dry_run:
+    if any(r.dry_run for r in _listed(report)):
         return metrics
     try:
         run_id = store.runs.record(

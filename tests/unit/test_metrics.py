@@ -115,6 +115,17 @@ def test_collect_without_requests_has_no_cache_ratio_and_takes_the_delivery_star
     assert m.started_at == T0 + timedelta(seconds=2) and m.duration == 1.0
 
 
+def test_a_job_that_worked_in_batches_passes_all_its_reports() -> None:
+    second = RunReport(T0 - timedelta(seconds=1), T0, (PlayerResult("x", "changed"),),
+                       events_added=1)
+    m = collect("hiscores", report=[_report("changed", "invalid"), second],
+                delivery=[_delivery(), _delivery()], finished=T0 + timedelta(seconds=5))
+    assert m.players == {"changed": 2, "invalid": 1} and m.errors["invalid"] == 1
+    assert m.started_at == T0 - timedelta(seconds=1)  # the earliest start
+    assert (m.messages_sent, m.deliveries_sent, m.delivery_latency.count) == (4, 6, 6)
+    assert m.errors["discord_retry"] == 2 and m.events_stored == 1
+
+
 def test_collect_refuses_a_bad_kind() -> None:
     with pytest.raises(ValueError):
         collect("Poll Run")
