@@ -66,6 +66,8 @@ def run_checks(settings: Settings, *, hiscores: HiscoresClient | None) -> list[s
     else:
         try:
             problems += webhook_problems(settings, store)
+            if settings.watch:
+                problems += _watch_problems(settings, store, online=hiscores is not None)
         finally:
             store.close()
 
@@ -97,6 +99,20 @@ def run_checks(settings: Settings, *, hiscores: HiscoresClient | None) -> list[s
             if problem:
                 problems.append(problem)
     return problems
+
+
+def _watch_problems(settings: Settings, store: Store, *, online: bool) -> list[str]:
+    """The watchlist: a contact for the Wiki's User-Agent, every item known (online: after
+    refreshing the item list, which also proves the Wiki answers)."""
+    from .price_pass import watch_problems
+
+    client = None
+    if online:
+        from .http import HttpClient
+        from .prices import PricesClient, wiki_http_config
+
+        client = PricesClient(HttpClient(wiki_http_config(settings)), settings.prices_endpoint)
+    return watch_problems(settings, store, client)
 
 
 def _check_webhook(settings: Settings, address: object) -> str | None:

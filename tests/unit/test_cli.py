@@ -789,3 +789,20 @@ def test_debug_shows_the_traceback(
         main(["--debug", "poll"])
     assert any(entry.name == "_explode" for entry in info.traceback)
     assert "unexpected" not in capsys.readouterr().err
+
+
+def test_check_offline_reports_a_watchlist_without_contact(
+    run: Callable[..., Run], tmp_path: Path
+) -> None:
+    config(tmp_path, BASE + players("Alice") + '\n[[watch]]\nitem = 4151\nabove = 3_000_000\n'
+           'webhooks = []\n')
+    result = run("check", "--offline")
+    assert result.code == 1, result
+    assert "contact" in result.err
+
+
+def test_check_offline_is_happy_with_a_contact(run: Callable[..., Run], tmp_path: Path) -> None:
+    config(tmp_path, 'contact = "ops@example.org"\n' + BASE + players("Alice")
+           + '\n[[watch]]\nitem = 4151\nabove = 3_000_000\nwebhooks = []\n')
+    result = run("check", "--offline")
+    assert result.code == 0, result
