@@ -42,6 +42,17 @@ class Sender(Protocol):
     def pause_all(self, seconds: float) -> None: ...
 
 
+class DeliveryClaim(Protocol):
+    """Leased deliveries for one of several processes sharing a database (the scheduler's
+    ``run``): ``take`` claims what is due, ``confirm`` renews the lease on a message's
+    deliveries right before it is sent and returns those still held (the rest were taken over
+    or settled meanwhile and must not be sent again)."""
+
+    def take(self, due_by: datetime) -> list[PendingDelivery]: ...
+
+    def confirm(self, ids: Sequence[int]) -> list[int]: ...
+
+
 @dataclass
 class WebhookReport:
     name: str
@@ -133,10 +144,12 @@ def deliver_pending(
     now: Callable[[], datetime] = utcnow,
     only: str | None = None,
     ignore_backoff: bool = False,
+    claim: DeliveryClaim | None = None,
 ) -> DeliveryReport:
     """Send every due pending delivery, webhook by webhook. Never raises for Discord trouble:
     each outcome is recorded and reported. ``ignore_backoff`` also sends the ones waiting out
-    a retry delay (the owner knows Discord is back)."""
+    a retry delay (the owner knows Discord is back). ``claim`` sends only leased deliveries
+    (default: every pending one; cron runs one process at a time under the poll lock)."""
     started = now()
     report = DeliveryReport(started_at=started)
     disabled = sync_webhook_states(settings, store, started)
@@ -150,7 +163,7 @@ def deliver_pending(
             store.set_meta(PAUSE_KEY, None)
 
     due_by = started + timedelta(days=3650) if ignore_backoff else started
-    pending = store.pending_deliveries(due_by)
+    pending = claim.take(due_by) if claim is not None else store.pending_deliveries(due_by)
     by_hook: dict[str, list[PendingDelivery]] = {}
     for d in pending:
         if only is None or d.webhook == only:
@@ -171,7 +184,7 @@ def deliver_pending(
             hr.paused = True
             report.paused_for = max(report.paused_for, pause)
             continue
-        _deliver_webhook(settings, store, sender, hook, items, hr, now)
+        _deliver_webhook(settings, store, sender, hook, items, hr, now, claim)
 
     pause = sender.global_pause_remaining()
     if pause > 0:
@@ -189,6 +202,7 @@ def _deliver_webhook(
     items: Sequence[PendingDelivery],
     hr: WebhookReport,
     now: Callable[[], datetime],
+    claim: DeliveryClaim | None = None,
 ) -> None:
     from notifier.sender import backoff
 
@@ -203,6 +217,12 @@ def _deliver_webhook(
     while queue:
         message = queue.pop(0)
         ids = list(message.delivery_ids)
+        if claim is not None:
+            held = claim.confirm(ids)
+            if len(held) < len(ids):
+                if held:  # send the rest without the ones no longer ours
+                    queue[:0] = build_messages([(i, payload_of[i]) for i in held], style_of(hook))
+                continue
         result = sender.send(hook.address, message.body, thread_id=hook.thread_id)
         at = now()
         outcome = result.outcome

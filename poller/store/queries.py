@@ -11,12 +11,12 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
 from ..snapshot import Snapshot
-from . import locks, migrations, polls
+from . import leases, locks, migrations, polls
 from ._peewee import peewee as pw
 from .backend import Target, scrub
 from .models import make_models
@@ -352,6 +352,7 @@ class Store:
         return self._update_deliveries(
             ids, D.status != "sent",
             status="sent", sent_at=now, attempts=D.attempts + 1, last_error=None, lease_until=None,
+            lease_owner=None,
         )
 
     @_guard
@@ -364,7 +365,7 @@ class Store:
         return self._update_deliveries(
             ids, D.status == "pending",
             attempts=D.attempts + 1, next_attempt_at=next_attempt_at, last_error=polls.clip(error),
-            lease_until=None,
+            lease_until=None, lease_owner=None,
         )
 
     @_guard
@@ -374,7 +375,7 @@ class Store:
         return self._update_deliveries(
             ids, D.status.in_(["pending", "held"]),
             status="failed", attempts=D.attempts + 1, last_error=polls.clip(error),
-            lease_until=None,
+            lease_until=None, lease_owner=None,
         )
 
     @_guard
@@ -418,6 +419,56 @@ class Store:
         for chunk in chunks(list(ids)):
             out.update(dict(D.select(D.id, D.status).where(D.id.in_(chunk)).tuples()))
         return out
+
+    # -- leases: several `run` processes on one database (bodies in .leases) ---------------
+
+    @_guard
+    def claim_due_players(
+        self, owner: str, now: datetime, interval: timedelta | None, lease: timedelta,
+        limit: int, *, window_start: datetime | None = None,
+    ) -> list[PlayerState]:
+        """Lease up to ``limit`` due, unleased active players to ``owner``; see
+        :func:`.leases.claim_due_players`."""
+        return leases.claim_due_players(
+            self, owner, now, interval, lease, limit, window_start=window_start
+        )
+
+    @_guard
+    def record_claimed(
+        self, owner: str, records: Sequence[PollRecord], *, polled_at: datetime | None = None
+    ) -> RecordStats:
+        """``record_poll`` for the players ``owner`` still holds; releases their leases."""
+        return leases.record_claimed(self, owner, records, polled_at=polled_at)
+
+    @_guard
+    def release_players(self, owner: str, ids: Iterable[int] | None = None) -> int:
+        return leases.release_players(self, owner, ids)
+
+    @_guard
+    def claim_deliveries(
+        self, owner: str, now: datetime, lease: timedelta, limit: int,
+        *, due_by: datetime | None = None, webhooks: Iterable[str] | None = None,
+    ) -> list[PendingDelivery]:
+        """Lease due pending deliveries to ``owner``, one webhook per process at a time."""
+        return leases.claim_deliveries(
+            self, owner, now, lease, limit, due_by=due_by, webhooks=webhooks
+        )
+
+    @_guard
+    def confirm_deliveries(
+        self, owner: str, ids: Iterable[int], now: datetime, lease: timedelta
+    ) -> list[int]:
+        """Renew ``owner``'s lease on ``ids`` right before sending; the ids it still holds."""
+        return leases.confirm_deliveries(self, owner, ids, now, lease)
+
+    @_guard
+    def release_deliveries(self, owner: str) -> int:
+        return leases.release_deliveries(self, owner)
+
+    @_guard
+    def shared_fraction(self, key: str) -> float:
+        """A random [0, 1) chosen once per database (kept in ``meta``)."""
+        return leases.shared_fraction(self, key)
 
     # -- webhook state and attempts --------------------------------------------------------
 
