@@ -594,3 +594,8 @@ cli.add_command(price)
 from .cli_stats import stats  # noqa: E402 - its own module; it imports only click up front
 
 cli.add_command(stats)
+
+
+from .cli_run import run  # noqa: E402 - the scheduler command, in its own module
+
+cli.add_command(run)

@@ -1,0 +1,105 @@
+"""The `run` command: the long-running scheduler (see :mod:`poller.scheduler`).
+
+Its own module so `cli.py` stays a list of thin commands; like them it imports nothing heavy
+until it runs (APScheduler only here, and only for `run`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .cli import metrics_file_option
+
+if TYPE_CHECKING:
+    from .deliver import Sender
+    from .pipeline import Fetcher
+    from .settings import Settings
+    from .store import Store
+
+
+def _seconds(value: float | None) -> timedelta | None:
+    return None if value is None else timedelta(seconds=value)
+
+
+@click.command()
+@click.option("--interval-seconds", type=click.FloatRange(min=0.5), default=None, hidden=True,
+              help="Testing: poll window in seconds instead of poll.interval.")
+@click.option("--lease-seconds", type=click.FloatRange(min=0.5), default=None, hidden=True,
+              help="Testing: lease length in seconds.")
+@click.option("--deliver-seconds", type=click.FloatRange(min=0.2), default=None, hidden=True,
+              help="Testing: delivery job period in seconds instead of 60.")
+@click.option("--prices-seconds", type=click.FloatRange(min=0.5), default=None, hidden=True,
+              help="Testing: prices job period in seconds instead of prices.interval.")
+@metrics_file_option
+@click.pass_obj
+def run(
+    obj: Any,
+    interval_seconds: float | None,
+    lease_seconds: float | None,
+    deliver_seconds: float | None,
+    prices_seconds: float | None,
+    metrics_file: str | None,
+) -> None:
+    """Run as a service: poll, check prices and deliver on their intervals until stopped.
+
+    Each player is polled once every poll.interval, watched prices every prices.interval,
+    and pending messages are retried every minute. Edits to the config file are picked up
+    at the next check. SIGTERM or Ctrl-C finishes the player in hand, saves, and exits 0.
+
+    Several `run` processes may share one PostgreSQL database: they split the players and
+    messages between them with leases, so each player is still polled once per interval and
+    each message sent once. Use `run` or the cron `poll`, not both on one database.
+
+    \b
+    Example:
+      osrs-notify --config /etc/osrs-notify/osrs-notify.toml -v run
+    """
+    from .checks import setup_warnings
+    from .cli import UserError, _closing, checked_metrics_file
+    from .cli_prices import start_prices
+    from .scheduler import Service, make_timing
+    from .settings import load_settings
+    from .store import open_store as open_database
+
+    settings: Settings = obj.settings()
+    metrics_file = checked_metrics_file(metrics_file)
+    for line in setup_warnings(settings):
+        logging.getLogger("osrs_notify").warning("%s", line)
+    if not settings.players and not settings.watch:
+        raise UserError("nothing to run: add [[players]] (or [[watch]]) tables to the config")
+    if settings.database_url.endswith(":memory:"):
+        raise UserError("`run` needs a database that outlives it: set a file or PostgreSQL URL")
+    # `run` is a service: its one line per job goes to the log without -v; APScheduler's own
+    # chatter (a job still running at its next tick, which is normal here) does not.
+    logging.getLogger("osrs_notify.run").setLevel(logging.INFO)
+    if not obj.debug:
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
+
+    def open_store(s: Settings) -> Store:
+        return open_database(s.database_url)  # a StoreError: one line in the log, job retried
+
+    def build(s: Settings) -> tuple[Fetcher, Sender]:
+        return obj.hiscores(s), obj.sender(s)
+
+    timing = make_timing(
+        settings,
+        interval=_seconds(interval_seconds),
+        lease=_seconds(lease_seconds),
+        deliver=_seconds(deliver_seconds),
+        prices=_seconds(prices_seconds),
+    )
+    # Before any job: a database problem, or a [[watch]] on an unknown item, is one line and
+    # exit 2 (systemd does not restart on 2: see the unit).
+    with _closing(obj.open_store()) as store:
+        start_prices(settings, store)
+    service = Service(
+        settings, open_store=open_store, build=build,
+        reload=lambda: load_settings(obj.config_path), timing=timing,
+        redis=obj.redis(settings), metrics_file=metrics_file,
+    )
+    sys.exit(service.run())
