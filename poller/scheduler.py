@@ -18,8 +18,8 @@ Three jobs, each calling the same pipeline functions as the cron path (:func:`ru
   per window does it (a run lock plus the window it last did, in ``meta``).
 
 Jobs coalesce (a laptop waking from sleep runs each once, not once per missed period), never
-overlap themselves (``max_instances=1``), and accept being late by up to their own period
-(``misfire_grace_time``). SIGTERM/SIGINT stop the scheduler, let each running job finish the
+overlap themselves (``max_instances=1``), and accept being late by up to their own period and
+jitter (``misfire_grace_time``). SIGTERM/SIGINT stop the scheduler, let each running job finish the
 player (or message) in hand and commit, release what the process still holds, and return 0;
 a second signal exits at once.
 
@@ -541,9 +541,9 @@ class Service:
                 seconds=period.total_seconds(), jitter=jitter or None,
                 next_run_time=start + timedelta(seconds=delay),
                 coalesce=True, max_instances=1,
-                # Late by up to one period still runs (coalesced: once) — after a sleep or a
-                # long job — rather than being dropped with a warning.
-                misfire_grace_time=max(1, math.ceil(period.total_seconds())),
+                # Late by up to one period (and its jitter) still runs, coalesced into one run —
+                # after a sleep or a long job — rather than being dropped with a warning.
+                misfire_grace_time=max(1, math.ceil(period.total_seconds() + jitter)),
             )
 
         add(self.poll_job, "hiscores", t.check, t.check_jitter, 0.0)

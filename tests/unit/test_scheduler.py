@@ -170,7 +170,7 @@ def test_jobs_coalesce_never_overlap_and_accept_one_period_of_lateness(tmp_path:
     now = datetime.now(timezone.utc)
     for name, job in jobs.items():
         assert job.coalesce is True and job.max_instances == 1
-        assert job.misfire_grace_time == periods[name]
+        assert job.misfire_grace_time == periods[name] + jitters[name]
         assert job.trigger.interval == timedelta(seconds=periods[name])
         assert job.trigger.jitter == jitters[name]
         # The first runs come soon after start, not one period later.
@@ -185,7 +185,7 @@ def test_a_prices_job_only_with_watches(tmp_path: Path) -> None:
     job = svc.build_scheduler().get_job("prices")
     assert job is not None and job.coalesce and job.max_instances == 1
     assert job.trigger.interval == timedelta(minutes=5) and job.trigger.jitter == 15.0
-    assert job.misfire_grace_time == 300
+    assert job.misfire_grace_time == 315
     svc.close()
 
 
@@ -285,6 +285,37 @@ def test_a_batch_claimed_just_before_a_window_ends_is_due_again_in_the_next(
     svc.poll_job()
     assert len(fetcher.calls) == 6  # but polled in this window too, not skipped until the next
     svc.close()
+
+
+def test_an_edited_config_is_picked_up_at_the_next_check(tmp_path: Path) -> None:
+    settings = config(tmp_path, players=2)
+    fetcher = Fetcher()
+    clock = Clock(T0)
+    svc = Service(settings, open_store=lambda s: open_store(s.database_url),
+                  build=lambda s: (fetcher, Sender()),
+                  reload=lambda: load_settings(settings.path, environ={}), now=clock)
+    svc.poll_job()
+    assert sorted(fetcher.calls) == ["P0", "P1"]
+    path = settings.path
+    path.write_text(path.read_text() + '[[players]]\nname = "Newcomer"\n')
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    clock.at = T0 + timedelta(minutes=1)
+    svc.poll_job()  # the newcomer is due at once (its baseline); the others wait for their window
+    assert sorted(fetcher.calls) == ["Newcomer", "P0", "P1"]
+    path.write_text(path.read_text() + "[poll]\nbogus = 1\n")  # broken: the running one stays
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 2 * 10**9))
+    svc.poll_job()
+    assert len(svc.settings.players) == 3
+    svc.close()
+
+
+def test_run_refuses_a_config_with_nothing_to_do(tmp_path: Path) -> None:
+    (tmp_path / "osrs-notify.toml").write_text('database = "sqlite:///state.db"\n')
+    exe = Path(sys.executable).with_name("osrs-notify")
+    out = subprocess.run([str(exe), "--config", str(tmp_path / "osrs-notify.toml"), "run"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "nothing to run" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_two_services_share_a_window_and_each_message_goes_once(tmp_path: Path) -> None:
