@@ -76,8 +76,8 @@ def run(
         raise UserError("`run` needs a database that outlives it: set a file or PostgreSQL URL")
     # `run` is a service: its one line per job goes to the log without -v; APScheduler's own
     # chatter (a job still running at its next tick, which is normal here) does not.
-    logging.getLogger("osrs_notify.run").setLevel(logging.INFO)
     if not obj.debug:
+        logging.getLogger("osrs_notify.run").setLevel(logging.INFO)
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
     def open_store(s: Settings) -> Store:

@@ -177,8 +177,8 @@ class _DeliveryClaim:
         self.taken = 0
 
     def take(self, due_by: datetime) -> list[PendingDelivery]:
+        self.taken = 0
         if not self.webhooks:
-            self.taken = 0
             return []
         got = self.store.claim_deliveries(
             self.owner, self.now(), self.lease, DELIVERY_CLAIM, due_by=due_by,
@@ -195,6 +195,7 @@ class _DeliveryClaim:
 
 @dataclass
 class _Totals:
+    claimed: bool = False  # something was claimed: leases may be left to give back
     batches: int = 0
     players: int = 0
     changed: int = 0
@@ -380,7 +381,8 @@ class Service:
                 self._record_run(store, "hiscores", started, report=totals.reports, http=stats)
             finally:
                 try:
-                    store.release_players(self.owner)  # what a stop left unpolled
+                    if totals.claimed:
+                        store.release_players(self.owner)  # what a stop or a failure left
                 finally:
                     self._done_with(store)
 
@@ -402,6 +404,7 @@ class Service:
             )
             if not claimed:
                 return
+            totals.claimed = True
             record = partial(store.record_claimed, self.owner, polled_at=at)
             report = run_once(
                 parts.settings, store, parts.fetcher, now=self.now, players=claimed,
@@ -430,6 +433,7 @@ class Service:
             # Webhooks Discord is struggling with (5xx, pause, disabled) are not tried again
             # in this run: their messages wait for their back-off, as on the cron path.
             troubled: set[str] = set()
+            claimed = False
             try:
                 while not self.stop.is_set():
                     self._deliver_again = False
@@ -439,8 +443,11 @@ class Service:
                     claim = _DeliveryClaim(
                         store, self.owner, self.timing.lease, self.stop, hooks, self.now
                     )
-                    report = deliver_pending(parts.settings, store, parts.sender, claim=claim,
-                                             now=self.now)
+                    try:
+                        report = deliver_pending(parts.settings, store, parts.sender,
+                                                 claim=claim, now=self.now)
+                    finally:
+                        claimed = claimed or claim.taken > 0
                     if claim.taken:
                         reports.append(report)
                     troubled |= {n for n, w in report.webhooks.items()
@@ -460,7 +467,8 @@ class Service:
                     self._record_run(store, "deliveries", started, delivery=reports)
             finally:
                 try:
-                    store.release_deliveries(self.owner)
+                    if claimed:
+                        store.release_deliveries(self.owner)  # what was not settled
                 finally:
                     self._done_with(store)
 
