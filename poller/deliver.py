@@ -169,11 +169,18 @@ def deliver_pending(
         if only is None or d.webhook == only:
             by_hook.setdefault(d.webhook, []).append(d)
 
+    # A disabled webhook stays loud while it keeps messages, even with nothing new for it.
+    kept = store.count_pending(include_held=True)
+    for name, reason in disabled.items():
+        if name not in by_hook and kept.get(name) and (only is None or name == only):
+            hr = report.hook(name)
+            hr.disabled, hr.held = reason, kept[name]
+
     for name, items in by_hook.items():
         hr = report.hook(name)
         hook = settings.webhooks.get(name)
         if name in disabled:
-            hr.disabled = disabled[name]
+            hr.disabled, hr.held = disabled[name], kept.get(name, len(items))
             continue
         if hook is None or hook.address is None:
             # Removed from the config or its URL unset: keep the messages, say so.
@@ -240,7 +247,8 @@ def _deliver_webhook(
                 wait = backoff(tries)
                 if result.retry_after:  # a 5xx's Retry-After: at least that long (≤ 1 h)
                     wait = max(wait, min(result.retry_after, 3600.0))
-                store.mark_retry(ids, at, at + timedelta(seconds=wait), result.error or outcome)
+                retry_at = at + timedelta(seconds=wait)
+                store.mark_retry(ids, at, retry_at, result.error or outcome)
             elif outcome == "paused":
                 pass  # untouched: still due; the pause itself is remembered below
             elif outcome == "disable":
@@ -261,8 +269,10 @@ def _deliver_webhook(
             hr.retrying += len(ids)
             hr.errors.append(result.error or "transient failure")
             # Discord is struggling: the rest of this webhook's queue stays pending, untried,
-            # for the next run rather than hammering it now.
-            hr.retrying += sum(len(m.delivery_ids) for m in queue)
+            # due no earlier than the failed message, so the channel still reads in order.
+            rest = [i for m in queue for i in m.delivery_ids]
+            store.defer_deliveries(rest, retry_at)
+            hr.retrying += len(rest)
             return
         elif outcome == "paused":
             hr.paused = True

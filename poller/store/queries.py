@@ -369,6 +369,15 @@ class Store:
         )
 
     @_guard
+    def defer_deliveries(self, ids: Iterable[int], until: datetime) -> int:
+        """Untried messages queued behind one that failed: due no earlier than it (so a channel
+        reads in order), without counting an attempt they never had."""
+        D = self._m.Delivery
+        return self._update_deliveries(
+            ids, (D.status == "pending") & (D.next_attempt_at < until), next_attempt_at=until
+        )
+
+    @_guard
     def mark_failed(self, ids: Iterable[int], now: datetime, error: str) -> int:
         """A permanent failure (400: our payload is wrong): kept with its error, never retried."""
         D = self._m.Delivery

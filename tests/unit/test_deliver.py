@@ -363,9 +363,10 @@ def test_retry_backs_off_that_message_and_leaves_the_rest_of_its_webhook_untried
     assert first.status == "pending" and first.attempts == 1
     assert T0 + timedelta(seconds=5) <= first.next_attempt_at <= T0 + timedelta(seconds=30)
     assert first.last_error == RESULTS["retry"].error
-    for name in ("Bobby", "Carol"):  # untried: pending, due, no attempt counted
-        rest = world.row("solo", name)
-        assert (rest.status, rest.attempts, rest.next_attempt_at) == ("pending", 0, T0)
+    for name in ("Bobby", "Carol"):  # untried: pending, no attempt counted, and not due
+        rest = world.row("solo", name)  # before the first one: the channel reads in order
+        assert (rest.status, rest.attempts, rest.next_attempt_at) == (
+            "pending", 0, first.next_attempt_at)
     # The other webhooks are not held back.
     assert set(world.statuses("clan").values()) == set(world.statuses("lines").values()) == {
         "sent"}
@@ -506,12 +507,15 @@ def test_disabled_webhook_keeps_its_messages_is_skipped_and_a_new_url_sends_them
     assert world.statuses("solo") == {("solo", "Alice"): "held", ("solo", "Bobby"): "held",
                                       ("solo", "Carol"): "pending"}
 
-    # The same URL again changes nothing.
+    # The same URL again changes nothing — and with nothing new for it, the run still says
+    # so: a disabled webhook keeping messages is never reported as "nothing pending".
     world.configure()
     again = FakeSender()
-    world.deliver(again)
+    quiet = world.deliver(again)
     assert "solo" not in again.hooks_posted()
     assert world.store.webhook_states()["solo"].disabled
+    assert quiet.webhooks["solo"].disabled and quiet.webhooks["solo"].held == 3
+    assert quiet.exit_code == 1
 
     # A new URL in the config: enabled again, the kept messages go out, in order.
     world.configure(solo=url("solo", "new-token"))
