@@ -2,6 +2,7 @@
 
     python -m tests.bench.bench_cpu                 # 1,000 and 10,000 players
     python -m tests.bench.bench_cpu --sizes 1000 --rounds 5 --profile
+    python -m tests.bench.bench_cpu --stages          # + each stage of one update timed apart
 
 Each round ~10% of the players play (xp in 1-3 skills, often boss kills) and every rank drifts,
 as between two real polls. The whole update is what a cron `poll` does after the network:
@@ -170,6 +171,60 @@ def bench_size(n: int, rounds: int, seed: int, profile: bool) -> dict[str, objec
     return {"n": n, "rows": dict(rows), "facts": dict(facts), "peer": peer is not None}
 
 
+def stages(n: int, seed: int) -> list[list[str]]:
+    """CPU µs per player of each stage of one update, run one after the other by hand (the
+    pieces ``run_once`` is made of), for the write-up of a miss."""
+    from poller.events import derive
+    from poller.pipeline import _config_route, fetch_all, plan_player, run_once
+    from poller.settings import load_settings
+    from poller.store import open_store
+
+    rng = random.Random(seed)
+    roster = players(n, seed)
+    out: list[list[str]] = []
+
+    def stage(what: str, fn):  # type: ignore[no-untyped-def]
+        seconds, result = cpu(fn)
+        out.append([f"{n:,}", what, f"{seconds / n * 1e6:.0f}"])
+        return result
+
+    with tempfile.TemporaryDirectory(prefix="osrs-bench-stages-") as tmp:
+        home = Path(tmp)
+        config = write_config(home, [p.name for p in roster],
+                              database=f"sqlite:///{home / 'state.db'}")
+        settings = load_settings(config, environ={})
+        store = open_store(settings.database_url)
+        fetcher = MemoryFetcher({p.name: p.body(rng) for p in roster})
+        run_once(settings, store, fetcher)
+        for p in rng.sample(roster, n // 10):
+            p.play(rng)
+        fetcher.bodies = {p.name: p.body(rng) for p in roster}
+        now = datetime.now(timezone.utc)
+        conc = settings.poll.concurrency
+        stage("store.sync_players", lambda: store.sync_players(
+            [(p.name, p.mode) for p in settings.players], now))
+        states = stage("store.active_players (decodes every last snapshot)",
+                       store.active_players)
+        fetched = stage(f"fetch_all + parse_json, {conc} threads",
+                        lambda: fetch_all(states, fetcher, concurrency=conc))
+        stage("fetch_all + parse_json, 1 thread",
+              lambda: fetch_all(states, fetcher, concurrency=1))
+        route = _config_route(settings, store, states)
+        plans = stage("plan_player (derive, route, payloads)", lambda: [
+            plan_player(f, settings=settings, now=now, route=route) for f in fetched])
+        events = [(q.event.kind, r.name) for r, _ in plans for q in r.queued]
+        stage(f"  of which Settings.route, {len(events)} events",
+              lambda: [settings.route(kind, name) for kind, name in events])
+        stage("  of which derive", lambda: [
+            derive(f.player.last_snapshot, f.snapshot, settings.rules) for f in fetched])
+        records = [r for _, r in plans]
+        stage("store.record_poll, batches of 500", lambda: [
+            store.record_poll(records[i:i + 500]) for i in range(0, len(records), 500)])
+        stage("render (outbox read, build_messages, mark sent)", lambda: render(settings, store))
+        store.close()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="1000,10000", help="player counts, comma-separated")
@@ -177,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="timed rounds per size (default: 7 for <= 2,000 players, else 3)")
     ap.add_argument("--seed", type=int, default=6)
     ap.add_argument("--profile", action="store_true", help="cProfile the timed updates")
+    ap.add_argument("--stages", action="store_true",
+                    help="also time each stage of one update by hand, per size")
     args = ap.parse_args(argv)
     header("1. CPU per player update (network served from memory)")
     results = []
@@ -225,6 +282,11 @@ def main(argv: list[str] | None = None) -> int:
         ["players", "what", "µs/player", "range", "x json.loads", "x peer parse", "target"],
         lines,
     ))
+    if args.stages:
+        sizes = [int(s) for s in args.sizes.split(",")]
+        rows = [row for n in sizes for row in stages(n, args.seed)]
+        print(table("Stages of one update, run by hand (CPU µs per player, one run: indicative)",
+                    ["players", "stage", "µs/player"], rows))
     if not any(r["peer"] for r in results):
         print("\n(peer not measured: `pip install -e .[bench]` installs osrs-hiscores-client)")
     return 0
