@@ -272,12 +272,24 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     discord_api_base: str = DEFAULT_DISCORD_API_BASE
     unset_vars: tuple[str, ...] = ()
+    # Derived lookups, filled once: routing runs per event, and scanning every player and
+    # re-normalising every name per event made a 10,000-player poll quadratic.
+    _by_key: Mapping[str, PlayerSettings] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _routes: dict[tuple[str, str | None, bool], tuple[str, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "webhooks", MappingProxyType(dict(self.webhooks)))
         object.__setattr__(self, "players", tuple(self.players))
         object.__setattr__(self, "watch", tuple(self.watch))
         object.__setattr__(self, "unset_vars", tuple(self.unset_vars))
+        by_key: dict[str, PlayerSettings] = {}
+        for p in self.players:
+            by_key.setdefault(p.key, p)
+        object.__setattr__(self, "_by_key", MappingProxyType(by_key))
 
     @property
     def database_display(self) -> str:
@@ -289,8 +301,7 @@ class Settings:
 
     def player(self, name: str) -> PlayerSettings | None:
         """The configured player with this name (compared the way the hiscores compare)."""
-        key = normalize_name(name)
-        return next((p for p in self.players if p.key == key), None)
+        return self._by_key.get(normalize_name(name))
 
     def route(
         self, kind: str, player: str | None, *, include_unconfigured: bool = False
@@ -304,7 +315,12 @@ class Settings:
         ``include_unconfigured``: queueing messages for them would flood the channel with stale
         news the day a URL is added.
         """
-        configured = self.player(player) if player is not None else None
+        key = normalize_name(player) if player is not None else None
+        cache_key = (kind, key, include_unconfigured)
+        cached = self._routes.get(cache_key)
+        if cached is not None:
+            return cached
+        configured = self._by_key.get(key) if key is not None else None
         own = configured.webhooks if configured is not None else None
         names = []
         for name, hook in self.webhooks.items():
@@ -318,7 +334,8 @@ class Settings:
                 if own is not None and name not in own:
                     continue
             names.append(name)
-        return tuple(names)
+        self._routes[cache_key] = routed = tuple(names)
+        return routed
 
 
 # ------------------------------------------------------------------------------- the loader

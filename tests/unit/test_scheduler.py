@@ -5,6 +5,7 @@ against loopback fakes: it polls, then SIGTERM makes it finish, save and exit 0 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import signal
@@ -359,8 +360,7 @@ def test_run_once_stops_between_players_and_records_those_fetched(
     stop = threading.Event()
     fetcher = Fetcher()
     fetcher.on_fetch = lambda name: stop.set() if name == "P2" else None
-    settings_one = Settings(**{**{f: getattr(settings, f) for f in settings.__dataclass_fields__},
-                               "poll": type(settings.poll)(concurrency=1)})
+    settings_one = dataclasses.replace(settings, poll=type(settings.poll)(concurrency=1))
     report = run_once(settings_one, store, fetcher, now=Clock(T0), stop=stop)
     assert [r.name for r in report.results] == ["P0", "P1", "P2"]
     polled = {p.name: p.last_polled_at for p in store.active_players()}
