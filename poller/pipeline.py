@@ -8,6 +8,7 @@ never sees two writers from one process.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -337,6 +338,18 @@ def _key(name: str) -> str:
     return normalize_name(name)
 
 
+def _with_snapshots(store: Store, batch: list[PlayerState]) -> list[PlayerState]:
+    """The batch's players with their last snapshot and rollback reference attached."""
+    loaded = store.last_snapshots([p.id for p in batch])
+    out = []
+    for p in batch:
+        pair = loaded.get(p.id)
+        if pair is not None:
+            p = dataclasses.replace(p, last_snapshot=pair[0], reference=pair[1])
+        out.append(p)
+    return out
+
+
 def run_once(
     settings: Settings,
     store: Store,
@@ -358,27 +371,37 @@ def run_once(
     started = now()
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
+    # A whole roster is walked a batch at a time: fetch, plan, record, then the next batch, so
+    # 10,000 players never hold 10,000 decoded snapshots and 10,000 fresh ones at once.
+    load_batches = False
     if players is None:
         if dry_run:
             players = store.preview_players([(p.name, p.mode) for p in settings.players])
         else:
             sync = store.sync_players([(p.name, p.mode) for p in settings.players], started)
             added, removed = sync.added, sync.deactivated
-            players = store.active_players()
+            players = store.active_players(with_snapshots=False)
+            load_batches = True
 
     route = _config_route(settings, store, players)
-    fetched = fetch_all(players, fetcher, concurrency=settings.poll.concurrency, stop=stop)
-    fetched = [f for f in fetched if not f.skipped]
-    taken = now()
     results: list[PlayerResult] = []
     snapshots = events_added = deliveries = 0
-    for start in range(0, len(fetched), BATCH_SIZE):
+    for start in range(0, len(players), BATCH_SIZE):
+        if stop is not None and stop.is_set():
+            break
+        batch = list(players[start : start + BATCH_SIZE])
+        if load_batches:
+            batch = _with_snapshots(store, batch)
+        fetched = fetch_all(batch, fetcher, concurrency=settings.poll.concurrency, stop=stop)
+        taken = now()
         plan = _Plan()
-        for item in fetched[start : start + BATCH_SIZE]:
+        for item in fetched:
+            if item.skipped:
+                continue
             result, rec = plan_player(item, settings=settings, now=taken, route=route)
             plan.results.append(result)
             plan.records.append(rec)
-        if not dry_run:
+        if not dry_run and plan.records:
             stats = (record or store.record_poll)(plan.records)
             snapshots += stats.snapshots_added
             events_added += stats.events_added
