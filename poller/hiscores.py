@@ -44,7 +44,9 @@ MODES: Mapping[str, str] = {
 }
 
 _SKILL_NAMES = frozenset((OVERALL, *SKILLS))
+_SKILL_CANON: dict[str, str] = {name: name for name in (OVERALL, *SKILLS)}
 _ACTIVITY_NAMES = frozenset(ACTIVITIES)
+_ACTIVITY_CANON: dict[str, str] = {name: name for name in ACTIVITIES}
 
 
 def board_url(endpoint: str, mode: str) -> str:
@@ -122,13 +124,21 @@ def parse_json(data: bytes | str | Mapping[str, Any]) -> Snapshot:
     overall_level: int | None = None
     seen: set[str] = set()
 
+    # The hot path of every poll: one dict lookup gives the row's canonical name (our own
+    # string, so 10,000 snapshots share their keys instead of holding each body's copies);
+    # anything unusual falls to the helpers, which know the exact error to raise.
     for entry in skills_raw:
-        name = _entry_name(entry)
-        if name not in _SKILL_NAMES:
-            _report_unknown(name)
+        try:
+            name = _SKILL_CANON[entry["name"]]
+        except (KeyError, TypeError):
+            _report_unknown(_entry_name(entry))
             continue
-        _check_new(name, seen)
-        rank, level, xp = _ints(entry, name, "rank", "level", "xp")
+        if name in seen:
+            _check_new(name, seen)
+        seen.add(name)
+        rank, level, xp = entry.get("rank"), entry.get("level"), entry.get("xp")
+        if type(rank) is not int or type(level) is not int or type(xp) is not int:
+            _ints(entry, name, "rank", "level", "xp")  # raises, naming the bad field
         # Unranked skills read {"rank":-1,"level":1,"xp":-1} or xp 0: placeholders, not data.
         if rank < 0 or xp < 0:
             continue
@@ -138,12 +148,17 @@ def parse_json(data: bytes | str | Mapping[str, Any]) -> Snapshot:
             overall_level = level
 
     for entry in acts_raw:
-        name = _entry_name(entry)
-        if name not in _ACTIVITY_NAMES:
-            _report_unknown(name)
+        try:
+            name = _ACTIVITY_CANON[entry["name"]]
+        except (KeyError, TypeError):
+            _report_unknown(_entry_name(entry))
             continue
-        _check_new(name, seen)
-        rank, score = _ints(entry, name, "rank", "score")
+        if name in seen:
+            _check_new(name, seen)
+        seen.add(name)
+        rank, score = entry.get("rank"), entry.get("score")
+        if type(rank) is not int or type(score) is not int:
+            _ints(entry, name, "rank", "score")
         if rank < 0 or score < 0:
             continue
         activities[name] = score
