@@ -302,9 +302,14 @@ class HttpClient:
                 return requests_cache.CachedSession(backend="memory", **options)
             # The sqlite backend shares one connection across threads behind its own lock
             # (check_same_thread=False); WAL lets a cron run read while `run` writes.
-            return requests_cache.CachedSession(
+            session = requests_cache.CachedSession(
                 cfg.cache_path, backend="sqlite", wal=True, **options
             )
+            # Expired responses are never served again but stay in the file: an hourly poll
+            # of 10,000 players otherwise keeps ~80 MB of them. Dropping them once per client
+            # (a process) keeps the cache as large as one poll at most.
+            session.cache.delete(expired=True)
+            return session
         except (OSError, sqlite3.Error) as exc:
             log.warning(
                 "HTTP cache %s could not be opened (%s); continuing without a cache",

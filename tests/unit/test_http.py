@@ -490,6 +490,31 @@ def test_sqlite_cache_persists_across_clients_and_hides_key(
     assert b"sekrit-key-42" not in Path(path).read_bytes()
 
 
+def test_a_new_client_drops_expired_responses_from_the_sqlite_cache(
+    rsps: responses.RequestsMock, tmp_path: Path
+) -> None:
+    """Hourly cron runs with a 5-minute TTL must not pile up every player's old response."""
+    import sqlite3
+
+    rsps.get(URL, json={"big": "x" * 1000})
+    path = str(tmp_path / "http-cache.sqlite")
+    first, _ = make_client(cache_ttl=1, cache_path=path)
+    first.get(URL)
+    first.close()
+
+    def rows() -> int:
+        with sqlite3.connect(path) as conn:
+            return conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    assert rows() == 1
+    time.sleep(1.1)
+    second, _ = make_client(cache_ttl=1, cache_path=path)
+    second.get(URL + "?other=1")  # the session opens: the expired entry goes
+    second.close()
+    assert rows() == 1  # only the new response remains
+    assert len(rsps.calls) == 2
+
+
 def test_unopenable_cache_warns_once_and_runs_uncached(
     rsps: responses.RequestsMock, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
