@@ -112,14 +112,13 @@ class Snapshot:
         pos = 1
         level, pos = _get_varint(blob, pos)
         count, pos = _get_varint(blob, pos)
-        skill_names = {OVERALL, *SKILLS}
+        values, pos = _get_varints(blob, pos, 2 * count)
+        # Codes are the storage order: skills (with Overall) first, then activities.
+        n_skills = 1 + len(SKILLS)
         skills: dict[str, int] = {}
         acts: dict[str, int] = {}
-        for _ in range(count):
-            code, pos = _get_varint(blob, pos)
-            value, pos = _get_varint(blob, pos)
-            name = STORAGE_ORDER[code]
-            (skills if name in skill_names else acts)[name] = value
+        for code, value in zip(values[0::2], values[1::2], strict=True):
+            (skills if code < n_skills else acts)[STORAGE_ORDER[code]] = value
         if pos < len(blob):
             extra = json.loads(zlib.decompress(blob[pos:]))
             skills.update(extra.get("s", {}))
@@ -143,6 +142,29 @@ def _put_varint(out: bytearray, value: int) -> None:
         out.append((value & 0x7F) | 0x80)
         value >>= 7
     out.append(value)
+
+
+def _get_varints(blob: bytes, pos: int, n: int) -> tuple[list[int], int]:
+    """``n`` varints from ``pos`` in one loop: every run decodes each player's last snapshot,
+    and a call per number was most of that cost."""
+    out: list[int] = []
+    append = out.append
+    for _ in range(n):
+        byte = blob[pos]
+        pos += 1
+        if byte < 0x80:
+            append(byte)
+            continue
+        value, shift = byte & 0x7F, 7
+        while True:
+            byte = blob[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                break
+            shift += 7
+        append(value)
+    return out, pos
 
 
 def _get_varint(blob: bytes, pos: int) -> tuple[int, int]:
