@@ -19,6 +19,7 @@ import click
 if TYPE_CHECKING:
     from notifier.sender import WebhookSender
 
+    from .deliver import DeliveryReport
     from .hiscores import HiscoresClient
     from .redis_layer import RedisLayer
     from .settings import Settings
@@ -218,7 +219,6 @@ def poll(obj: Context, dry_run: bool, metrics_file: str | None) -> None:
     """
     from .checks import setup_warnings
     from .cli_prices import start_prices
-    from .deliver import deliver_pending
     from .metrics import record_run
     from .pipeline import run_once
     from .redis_layer import publish_prices, publish_report, run_lock
@@ -248,7 +248,7 @@ def poll(obj: Context, dry_run: bool, metrics_file: str | None) -> None:
                     price_report = getattr(prices, "report", None)  # None: no [[watch]]
                     publish_prices(obj.redis(settings), price_report)
                     # Events are committed; now send them (and anything left from before).
-                    delivery = deliver_pending(settings, store, obj.sender(settings))
+                    delivery = _deliver(obj, settings, store)
                     record_run(store, "poll", report=report, delivery=delivery,
                                http=fetcher.http.take_stats(), prices=price_report,
                                redis=obj.redis(settings), metrics_file=metrics_file)
@@ -262,6 +262,24 @@ def poll(obj: Context, dry_run: bool, metrics_file: str | None) -> None:
     if delivery is not None:
         print_delivery_report(delivery)
     sys.exit(max(report.exit_code, prices_code, delivery.exit_code if delivery else 0))
+
+
+def _deliver(
+    obj: Context, settings: Settings, store: Store, *, only: str | None = None,
+    ignore_backoff: bool = False,
+) -> DeliveryReport:
+    """The outbox, sent under delivery leases: a `run` process on the same database (which
+    claims with leases too) can never post the same message at the same moment."""
+    from .deliver import LeaseClaim, deliver_pending
+
+    claim = LeaseClaim(store)
+    try:
+        return deliver_pending(
+            settings, store, obj.sender(settings), claim=claim, only=only,
+            ignore_backoff=ignore_backoff,
+        )
+    finally:
+        claim.release()
 
 
 # -- deliver / webhook test ----------------------------------------------------------------------
@@ -284,7 +302,7 @@ def deliver(obj: Context, only: str | None, now: bool, metrics_file: str | None)
       osrs-notify deliver
       osrs-notify deliver --now --webhook clan     # Discord is back: don't wait
     """
-    from .deliver import DeliveryReport, deliver_pending
+    from .deliver import DeliveryReport
     from .metrics import record_run
     from .redis_layer import run_lock
     from .report import print_delivery_report
@@ -304,9 +322,7 @@ def deliver(obj: Context, only: str | None, now: bool, metrics_file: str | None)
                     # The common cron case: no Discord client built (its imports cost ~0.1 s).
                     report = DeliveryReport(started_at=_now(), finished_at=_now())
                 else:
-                    report = deliver_pending(
-                        settings, store, obj.sender(settings), only=only, ignore_backoff=now
-                    )
+                    report = _deliver(obj, settings, store, only=only, ignore_backoff=now)
                 record_run(store, "deliver", delivery=report, redis=obj.redis(settings),
                            metrics_file=metrics_file)
         except LockHeld:

@@ -53,6 +53,30 @@ class DeliveryClaim(Protocol):
     def confirm(self, ids: Sequence[int]) -> list[int]: ...
 
 
+class LeaseClaim:
+    """:class:`DeliveryClaim` for the cron path (`poll`, `deliver`): it takes everything due in
+    one claim, so a `run` process sharing the database never sends the same message at the
+    same time. Give the leases back with :meth:`release` when done."""
+
+    def __init__(self, store: Store, *, lease: timedelta = timedelta(minutes=5)) -> None:
+        import os
+        import socket
+
+        self.store, self.lease = store, lease
+        self.owner = f"cron:{socket.gethostname()}:{os.getpid()}"
+
+    def take(self, due_by: datetime) -> list[PendingDelivery]:
+        return self.store.claim_deliveries(
+            self.owner, utcnow(), self.lease, 1_000_000, due_by=due_by
+        )
+
+    def confirm(self, ids: Sequence[int]) -> list[int]:
+        return self.store.confirm_deliveries(self.owner, ids, utcnow(), self.lease)
+
+    def release(self) -> None:
+        self.store.release_deliveries(self.owner)
+
+
 @dataclass
 class WebhookReport:
     name: str

@@ -806,3 +806,37 @@ def test_check_offline_is_happy_with_a_contact(run: Callable[..., Run], tmp_path
            + '\n[[watch]]\nitem = 4151\nabove = 3_000_000\nwebhooks = []\n')
     result = run("check", "--offline")
     assert result.code == 0, result
+
+
+def test_deliver_leaves_alone_what_a_run_process_is_sending(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores, discord: Discord
+) -> None:
+    """Cron `deliver` and a `run` process on one database: never the same message twice."""
+    from datetime import timedelta
+
+    config(tmp_path, BASE + players("Alice"))
+    hiscores.set("Alice", {"Attack": xp(70)})
+    assert run("poll").code == 0
+    hiscores.set("Alice", {"Attack": xp(71)})
+    discord.status = 503  # the poll cannot send: its messages stay pending
+    assert run("poll").code == 1
+    discord.status = 200
+    posts_before = len(discord.posts)
+
+    with db_store(tmp_path) as store:
+        now = datetime.now(timezone.utc)
+        held = store.claim_deliveries("run:other-host:1", now, timedelta(minutes=5), 100,
+                                      due_by=FAR_FUTURE)
+        assert len(held) == 2
+
+    busy = run("deliver", "--now")
+    assert busy.code == 0, busy
+    assert len(discord.posts) == posts_before  # the run process's messages were not touched
+
+    with db_store(tmp_path) as store:
+        store.release_deliveries("run:other-host:1")  # as when its lease runs out
+    freed = run("deliver", "--now")
+    assert freed.code == 0, freed
+    assert len(discord.posts) == posts_before + 1
+    with db_store(tmp_path) as store:
+        assert store.pending_deliveries(FAR_FUTURE) == []
