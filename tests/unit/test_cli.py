@@ -6,15 +6,10 @@ Hiscores and Discord are mocked with ``responses`` at fake endpoints set through
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import logging
 import re
-import sqlite3
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,80 +21,30 @@ import responses
 
 from poller import game
 from poller.cli import cli, main
-from poller.store import Store, open_store
+from poller.store import Store
 
+from support import (
+    BOARD_URL,
+    DISCORD,
+    TOKEN,
+    Run,
+    config,
+    db_store,
+    hiscores_body,
+    players,
+    sqlite_dump,
+    xp,
+)
 
-def _load_fake_hiscores():  # type: ignore[no-untyped-def]
-    """tests/e2e/osrs/fake_hiscores.py (not a package): its real-shaped body builder."""
-    name = "fake_hiscores"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = Path(__file__).resolve().parents[1] / "e2e" / "osrs" / "fake_hiscores.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-hiscores_body = _load_fake_hiscores().hiscores_body
-
-HISCORES = "http://hiscores.test"
-DISCORD = "http://discord.test/api/v10"
-BOARD_URL = re.compile(re.escape(HISCORES) + r"/m=(?P<board>[a-z_]+)/index_lite\.json")
-
-# A real-shaped Discord webhook URL: the token must never reach any output.
 HOOK_ID = "123456789012345678"
-TOKEN = "SeCrEtToKeN_abcdefghijklmnopqrstuvwxyz0123456789-ABCDEFGHIJKLMNOPQRSTU"
 DISCORD_HOOK = f"https://discord.com/api/webhooks/{HOOK_ID}/{TOKEN}"
 LOCAL_HOOK = "http://127.0.0.1:9/api/webhooks/123/faketoken"
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=timezone.utc)
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
-
-
 @pytest.fixture(autouse=True)
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def env(main_env: None) -> None:
     """A clean environment in tmp_path; root logging restored after main() rewired it."""
-    monkeypatch.chdir(tmp_path)
-    for var in ("OSRS_NOTIFY_CONFIG", "DATABASE_URL", "REDIS_URL", "OSRS_API_KEY",
-                "OSRS_PRICES_ENDPOINT", "CLAN_URL"):
-        monkeypatch.delenv(var, raising=False)
-    # The HTTP cache would serve a test's second poll the first poll's body.
-    monkeypatch.setenv("OSRS_CACHE_TTL", "0")
-    monkeypatch.setenv("OSRS_API_ENDPOINT", HISCORES)
-    monkeypatch.setenv("OSRS_RATE_LIMIT", "6000")
-    monkeypatch.setenv("DISCORD_API_BASE", DISCORD)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    urllib3_level = logging.getLogger("urllib3").level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    logging.getLogger("urllib3").setLevel(urllib3_level)
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
-    def invoke(*argv: str) -> Run:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exit_info:
-            main(list(argv))
-        code = exit_info.value.code
-        captured = capsys.readouterr()
-        return Run(0 if code is None else int(code), captured.out, captured.err)
-
-    return invoke
 
 
 class Hiscores:
@@ -123,12 +68,6 @@ class Hiscores:
         if status != 200:
             return status, {"Content-Type": "text/plain"}, ""
         return 200, {"Content-Type": "application/json"}, json.dumps(body)
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 class Discord:
@@ -159,29 +98,11 @@ def hiscores(rsps: responses.RequestsMock, discord: Discord) -> Hiscores:
     return Hiscores(rsps)
 
 
-def xp(level: int) -> int:
-    return game.xp_for_level(level)
-
-
 BASE = (
     'database = "sqlite:///t.db"\n'
     "[poll]\nretries = 0\nconcurrency = 2\n"
     f'[webhooks.clan]\nurl = "{LOCAL_HOOK}"\n'
 )
-
-
-def players(*names: str) -> str:
-    return "".join(f'\n[[players]]\nname = "{n}"\n' for n in names)
-
-
-def config(tmp_path: Path, body: str, name: str = "osrs-notify.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(body, encoding="utf-8")
-    return path
-
-
-def db_store(tmp_path: Path) -> Store:
-    return open_store("sqlite:///" + str(tmp_path / "t.db"))
 
 
 def one_line(text: str) -> str:
@@ -368,14 +289,6 @@ def test_config_from_the_environment_variable(
     assert (tmp_path / "etc" / "t.db").exists()  # relative to the config file, not the cwd
 
 
-def _dump(db: Path) -> list[str]:
-    conn = sqlite3.connect(db)
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
-
-
 def test_poll_dry_run_prints_what_would_be_sent_and_changes_nothing(
     run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores
 ) -> None:
@@ -385,7 +298,7 @@ def test_poll_dry_run_prints_what_would_be_sent_and_changes_nothing(
     config(tmp_path, BASE + players("Alice", "Newbie"))
     hiscores.set("Alice", {"Attack": xp(71)}, {"Vorkath": 50})
     hiscores.set("Newbie", {"Attack": xp(90)})
-    before = _dump(tmp_path / "t.db")
+    before = sqlite_dump(tmp_path / "t.db")
 
     result = run("poll", "--dry-run")
 
@@ -395,7 +308,7 @@ def test_poll_dry_run_prints_what_would_be_sent_and_changes_nothing(
     assert "Alice — Attack 70 → 71" in result.out
     assert "Alice — Vorkath: now on the hiscores at 50 kills" in result.out
     assert "Newbie" not in result.out.split("Would send", 1)[1]  # a baseline sends nothing
-    assert _dump(tmp_path / "t.db") == before
+    assert sqlite_dump(tmp_path / "t.db") == before
     with db_store(tmp_path) as store:
         assert store.get_player("Newbie") is None
 

@@ -4,22 +4,17 @@ Prometheus text format (checked by a small parser of the exposition format), and
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import logging
 import re
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
 
 from poller import game
-from poller.cli import main
 from poller.deliver import DeliveryReport, WebhookReport
 from poller.http import HttpStats
 from poller.metrics import (
@@ -35,6 +30,8 @@ from poller.metrics import (
 )
 from poller.pipeline import PlayerResult, RunReport
 from poller.store import open_store
+
+from support import TOKEN, Fakes, Run
 
 T0 = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -330,60 +327,12 @@ def test_export_writes_from_the_store(tmp_path: Path) -> None:
 # -- through the CLI ------------------------------------------------------------------------------
 
 
-def _load_fake_hiscores():  # type: ignore[no-untyped-def]
-    name = "fake_hiscores"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = Path(__file__).resolve().parents[1] / "e2e" / "osrs" / "fake_hiscores.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-hiscores_body = _load_fake_hiscores().hiscores_body
-
-HISCORES = "http://hiscores.test"
-DISCORD = "http://discord.test/api/v10"
-BOARD = re.compile(re.escape(HISCORES) + r"/m=[a-z_]+/index_lite\.json")
-TOKEN = "SeCrEtToKeN_abcdefghijklmnopqrstuvwxyz0123456789-ABCDEFGHIJKLMNOPQRSTU"
 HOOK = f"https://discord.com/api/webhooks/123456789012345678/{TOKEN}"
 
 
-class Fakes:
-    """Hiscores answering per player (404 when unknown) and a Discord that accepts all."""
-
-    def __init__(self, rsps: responses.RequestsMock) -> None:
-        self.players: dict[str, dict[str, int]] = {}
-        self.posts: list[object] = []
-        rsps.add_callback(responses.GET, BOARD, callback=self._hiscores)
-        rsps.add_callback(responses.POST, re.compile(r"http://discord\.test/.*"),
-                          callback=self._discord)
-
-    def _hiscores(self, request):  # type: ignore[no-untyped-def]
-        player = parse_qs(urlsplit(request.url).query)["player"][0]
-        if player not in self.players:
-            return 404, {"Content-Type": "text/plain"}, ""
-        body = hiscores_body(self.players[player])
-        return 200, {"Content-Type": "application/json"}, json.dumps(body)
-
-    def _discord(self, request):  # type: ignore[no-untyped-def]
-        self.posts.append(json.loads(request.body))
-        return 200, {"Content-Type": "application/json"}, json.dumps({"id": "1"})
-
-
 @pytest.fixture
-def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes]:
-    monkeypatch.chdir(tmp_path)
-    for var in ("OSRS_NOTIFY_CONFIG", "DATABASE_URL", "REDIS_URL", "OSRS_API_KEY",
-                "OSRS_METRICS_FILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("OSRS_CACHE_TTL", "0")
-    monkeypatch.setenv("OSRS_API_ENDPOINT", HISCORES)
-    monkeypatch.setenv("OSRS_RATE_LIMIT", "6000")
-    monkeypatch.setenv("DISCORD_API_BASE", DISCORD)
+def fakes(main_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+          rsps: responses.RequestsMock) -> Fakes:
     monkeypatch.setenv("CLAN_URL", HOOK)
     (tmp_path / "osrs-notify.toml").write_text(
         'database = "sqlite:///t.db"\n[poll]\nretries = 0\nconcurrency = 2\n'
@@ -391,29 +340,11 @@ def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes]:
         '[[players]]\nname = "Alice"\n[[players]]\nname = "Bob"\n[[players]]\nname = "Gone"\n',
         encoding="utf-8",
     )
-    root, urllib3 = logging.getLogger(), logging.getLogger("urllib3")
-    handlers, level, urllib3_level = root.handlers[:], root.level, urllib3.level
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield Fakes(rsps)
-    root.handlers[:] = handlers  # main() rewired logging: put it back for the next tests
-    root.setLevel(level)
-    urllib3.setLevel(urllib3_level)
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
-    def invoke(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exit_info:
-            main(list(argv))
-        out = capsys.readouterr()
-        return int(exit_info.value.code or 0), out.out, out.err
-
-    return invoke
+    return Fakes(rsps)
 
 
 def test_poll_and_deliver_are_recorded_and_shown_by_stats(
-    fakes: Fakes, run: Callable[..., tuple[int, str, str]], tmp_path: Path
+    fakes: Fakes, run: Callable[..., Run], tmp_path: Path
 ) -> None:
     fakes.players["Alice"] = {"Attack": game.xp_for_level(70)}
     fakes.players["Bob"] = {"Attack": game.xp_for_level(60)}
@@ -455,7 +386,7 @@ def test_poll_and_deliver_are_recorded_and_shown_by_stats(
 
 
 def test_stats_writes_the_metrics_file_too(
-    fakes: Fakes, run: Callable[..., tuple[int, str, str]], tmp_path: Path
+    fakes: Fakes, run: Callable[..., Run], tmp_path: Path
 ) -> None:
     fakes.players["Alice"] = {"Attack": game.xp_for_level(70)}
     assert run("deliver")[0] == 0
@@ -465,7 +396,7 @@ def test_stats_writes_the_metrics_file_too(
 
 
 def test_stats_with_no_runs_says_so(
-    fakes: Fakes, run: Callable[..., tuple[int, str, str]]
+    fakes: Fakes, run: Callable[..., Run]
 ) -> None:
     code, out, _ = run("stats")
     assert code == 0 and "No runs recorded yet" in out
@@ -473,7 +404,7 @@ def test_stats_with_no_runs_says_so(
 
 
 def test_a_metrics_file_that_cannot_be_written_is_refused_before_polling(
-    fakes: Fakes, run: Callable[..., tuple[int, str, str]], tmp_path: Path
+    fakes: Fakes, run: Callable[..., Run], tmp_path: Path
 ) -> None:
     fakes.players["Alice"] = {"Attack": game.xp_for_level(70)}
     code, _, err = run("poll", "--metrics-file", str(tmp_path / "nope" / "x.prom"))
@@ -484,7 +415,7 @@ def test_a_metrics_file_that_cannot_be_written_is_refused_before_polling(
 
 
 def test_the_metrics_file_can_come_from_the_environment(
-    fakes: Fakes, run: Callable[..., tuple[int, str, str]], tmp_path: Path,
+    fakes: Fakes, run: Callable[..., Run], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OSRS_METRICS_FILE", str(tmp_path / "env.prom"))
@@ -493,7 +424,7 @@ def test_the_metrics_file_can_come_from_the_environment(
 
 
 def test_a_dry_run_records_nothing(
-    fakes: Fakes, run: Callable[..., tuple[int, str, str]], tmp_path: Path
+    fakes: Fakes, run: Callable[..., Run], tmp_path: Path
 ) -> None:
     fakes.players["Alice"] = {"Attack": game.xp_for_level(70)}
     assert run("poll", "--dry-run")[0] == 0

@@ -6,9 +6,6 @@ TOML file written to tmp_path, so routing, rules and ``missing_after`` are the r
 
 from __future__ import annotations
 
-import importlib.util
-import sqlite3
-import sys
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
@@ -25,22 +22,9 @@ from poller.settings import Settings, load_settings
 from poller.snapshot import OVERALL, Snapshot
 from poller.store import Store, open_store
 
-
-def _load_fake_hiscores():  # type: ignore[no-untyped-def]
-    """tests/e2e/osrs/fake_hiscores.py (not a package): its real-shaped body builder."""
-    name = "fake_hiscores"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = Path(__file__).resolve().parents[1] / "e2e" / "osrs" / "fake_hiscores.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-hiscores_body = _load_fake_hiscores().hiscores_body
+from support import config as write_config
+from support import hiscores_body, sqlite_dump
+from support import players as players_toml
 
 T0 = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
 HOOK = "http://127.0.0.1:9/api/webhooks/{id}/faketoken{id}"
@@ -88,18 +72,8 @@ class Clock:
         return self.t
 
 
-def write_config(tmp_path: Path, body: str, name: str = "osrs-notify.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(body, encoding="utf-8")
-    return path
-
-
 def settings_from(tmp_path: Path, body: str) -> Settings:
     return load_settings(write_config(tmp_path, body), environ={})
-
-
-def players_toml(*names: str) -> str:
-    return "".join(f'\n[[players]]\nname = "{n}"\n' for n in names)
 
 
 SIMPLE = (
@@ -475,14 +449,6 @@ def test_a_rating_going_down_is_not_an_anomaly(
 # -- dry run --------------------------------------------------------------------------------------
 
 
-def _dump(db: Path) -> list[str]:
-    conn = sqlite3.connect(db)
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
-
-
 def test_dry_run_writes_nothing_but_returns_what_would_be_queued(
     tmp_path: Path, store: Store
 ) -> None:
@@ -490,7 +456,7 @@ def test_dry_run_writes_nothing_but_returns_what_would_be_queued(
     poll(Alice=snap({"Attack": 70}), Gone=PlayerNotFound("404"))
     # A new player appears in the config; the old ones are still there.
     poll.settings = settings_from(tmp_path, SIMPLE + players_toml("Alice", "Gone", "Newbie"))
-    counts, players, dump = store.counts(), store.all_players(), _dump(tmp_path / "t.db")
+    counts, players, dump = store.counts(), store.all_players(), sqlite_dump(tmp_path / "t.db")
 
     report = poll.dry(Alice=snap({"Attack": 71}), Gone=PlayerNotFound("404"), Newbie=snap())
 
@@ -506,7 +472,7 @@ def test_dry_run_writes_nothing_but_returns_what_would_be_queued(
     assert store.counts() == counts
     assert store.all_players() == players
     assert store.get_player("Newbie") is None
-    assert _dump(tmp_path / "t.db") == dump
+    assert sqlite_dump(tmp_path / "t.db") == dump
     assert ("Newbie", "regular") in poll.fetcher.calls  # fetched all the same
 
 

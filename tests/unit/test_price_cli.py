@@ -7,14 +7,12 @@ at fake endpoints set through the environment.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,13 +20,13 @@ import pytest
 import responses
 
 from poller import game
-from poller.cli import main
 from poller.store import open_store
 from poller.store.prices import PriceStore
 
+from support import Run, hiscores_body
+
 WIKI = "http://prices.test/api/v1/osrs"
 JAGEX = "http://jagex.test"
-DISCORD = "http://discord.test/api/v10"
 MARKET = "https://discord.com/api/webhooks/111111111111111111/" + "Mk_" * 12
 CLAN = "https://discord.com/api/webhooks/222222222222222222/" + "Cl_" * 12
 M = 1_000_000
@@ -49,49 +47,12 @@ MAPPING = [
 ]
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
-
-
 @pytest.fixture(autouse=True)
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)
-    for var in ("OSRS_NOTIFY_CONFIG", "DATABASE_URL", "REDIS_URL", "OSRS_API_KEY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("OSRS_CACHE_TTL", "0")
+def env(main_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OSRS_PRICES_ENDPOINT", WIKI)
     monkeypatch.setenv("OSRS_API_ENDPOINT", JAGEX)
-    monkeypatch.setenv("OSRS_RATE_LIMIT", "6000")
-    monkeypatch.setenv("DISCORD_API_BASE", DISCORD)
     # Retries back off for real seconds; these tests only need to see that they end.
     monkeypatch.setattr("poller.http.HttpClient._delay", lambda self, attempt, after: 0.0)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    urllib3_level = logging.getLogger("urllib3").level  # main() quiets it
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    logging.getLogger("urllib3").setLevel(urllib3_level)
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
-    def invoke(*argv: str) -> Run:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exit_info:
-            main(list(argv))
-        code = exit_info.value.code
-        captured = capsys.readouterr()
-        return Run(0 if code is None else int(code), captured.out, captured.err)
-
-    return invoke
 
 
 class Web:
@@ -143,9 +104,6 @@ class Web:
         return 200, {"Content-Type": "application/json"}, json.dumps(body)
 
     def _hiscores(self, request):  # type: ignore[no-untyped-def]
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e" / "osrs"))
-        from fake_hiscores import hiscores_body
-
         name = parse_qs(urlsplit(request.url).query)["player"][0]
         self.calls["hiscores"] += 1
         level = self.players.get(name)
@@ -165,9 +123,8 @@ class Web:
 
 
 @pytest.fixture
-def web() -> Iterator[Web]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield Web(rsps)
+def web(rsps: responses.RequestsMock) -> Web:
+    return Web(rsps)
 
 
 def market_prices(web: Web) -> None:

@@ -6,7 +6,6 @@ against loopback fakes: it polls, then SIGTERM makes it finish, save and exit 0 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 import signal
 import sqlite3
@@ -32,23 +31,7 @@ from poller.settings import Settings, load_settings
 from poller.snapshot import Snapshot
 from poller.store import Store, open_store
 
-E2E = Path(__file__).resolve().parents[1] / "e2e" / "osrs"
-
-
-def _load(name: str):  # type: ignore[no-untyped-def]
-    """A loopback fake from tests/e2e/osrs (not a package)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, E2E / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fake_hiscores = _load("fake_hiscores")
-fake_discord = _load("fake_discord")
+from support import fake_discord, fake_hiscores
 
 T0 = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
 

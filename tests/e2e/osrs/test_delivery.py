@@ -18,13 +18,9 @@ import pytest
 from fake_discord import FakeDiscord
 from fake_hiscores import FakeHiscores, FakeServer, hiscores_body
 
-from poller import game
+from support import xp
 
 PLAYERS = [f"Player {i:02d}" for i in range(1, 51)]
-
-
-def xp(level: int) -> int:
-    return game.xp_for_level(level)
 
 
 def stats(level: int, zulrah: int) -> tuple[dict[str, int], dict[str, int]]:

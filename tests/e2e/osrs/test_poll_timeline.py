@@ -23,6 +23,8 @@ from fake_hiscores import FakeHiscores, FakeServer, hiscores_body
 from poller import game
 from poller.store import open_store
 
+from support import xp
+
 FAKE_TOKEN = "e2e-not-a-real-token"
 CONFIG = """
 database = "sqlite:///state.db"
@@ -62,10 +64,6 @@ def osrs_notify() -> str:
     if not exe.exists():
         pytest.fail(f"osrs-notify is not installed beside {sys.executable}: pip install -e .")
     return str(exe)
-
-
-def xp(level: int) -> int:
-    return game.xp_for_level(level)
 
 
 ZEZIMA = {"Attack": xp(68), "Strength": xp(98), "Hitpoints": xp(80), "Defence": xp(60)}

@@ -9,7 +9,6 @@ PostgreSQL runs need OSRS_TEST_POSTGRES_URL; each test gets its own schema (drop
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -33,22 +32,11 @@ import pytest
 from poller.scheduler import WINDOW_OFFSET_KEY
 from poller.store import OutboxEntry, PollRecord, Store, open_store
 
+from support import fake_discord, fake_hiscores
+
 T0 = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
 LEASE = timedelta(minutes=5)
-E2E = Path(__file__).resolve().parents[2] / "e2e" / "osrs"
-
-
-def _load(name: str):  # type: ignore[no-untyped-def]
-    """A loopback fake from tests/e2e/osrs (not a package)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, E2E / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 # -- backends ---------------------------------------------------------------------------------
@@ -290,9 +278,6 @@ def test_the_window_offset_is_chosen_once_per_database(db: Db) -> None:
 
 
 # -- three `run` processes, one killed ----------------------------------------------------------
-
-fake_hiscores = _load("fake_hiscores")
-fake_discord = _load("fake_discord")
 
 N_PLAYERS = 24
 WINDOW = 10.0  # seconds: `run --interval-seconds`

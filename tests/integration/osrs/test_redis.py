@@ -4,48 +4,26 @@ the middle of a run. Each test works under its own key prefix and deletes its ke
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import re
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
 
 from poller import game
-from poller.cli import main
 from poller.http import HttpClient, HttpConfig
 from poller.redis_layer import RedisLayer, SharedLimiter, http_options, run_lock
 from poller.store import LockHeld, open_store
 
+from support import Fakes, Run
+
 pytestmark = pytest.mark.redis
 
-
-def _load_fake_hiscores():  # type: ignore[no-untyped-def]
-    name = "fake_hiscores"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = Path(__file__).resolve().parents[2] / "e2e" / "osrs" / "fake_hiscores.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-hiscores_body = _load_fake_hiscores().hiscores_body
-
-HISCORES = "http://hiscores.test"
-DISCORD = "http://discord.test/api/v10"
-BOARD = re.compile(re.escape(HISCORES) + r"/m=[a-z_]+/index_lite\.json")
 HOOK = "https://discord.com/api/webhooks/123456789012345678/redis_test_token_0123456789abcdef"
 UA = "osrs-notify tests (redis)"
 
@@ -75,42 +53,12 @@ def redis_warnings(err: str) -> list[str]:
 # -- poll through the CLI -------------------------------------------------------------------------
 
 
-class Fakes:
-    def __init__(self, rsps: responses.RequestsMock) -> None:
-        self.players: dict[str, dict[str, int]] = {}
-        self.on_fetch: Callable[[str], None] | None = None
-        self.posts = 0
-        rsps.add_callback(responses.GET, BOARD, callback=self._hiscores)
-        rsps.add_callback(responses.POST, re.compile(r"http://discord\.test/.*"),
-                          callback=self._discord)
-
-    def _hiscores(self, request):  # type: ignore[no-untyped-def]
-        player = parse_qs(urlsplit(request.url).query)["player"][0]
-        if self.on_fetch is not None:
-            self.on_fetch(player)
-        if player not in self.players:
-            return 404, {"Content-Type": "text/plain"}, ""
-        return 200, {"Content-Type": "application/json"}, json.dumps(
-            hiscores_body(self.players[player])
-        )
-
-    def _discord(self, request):  # type: ignore[no-untyped-def]
-        self.posts += 1
-        return 200, {"Content-Type": "application/json"}, json.dumps({"id": "1"})
-
-
 @pytest.fixture
 def cli_env(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str, prefix: str
-) -> Iterator[Fakes]:
-    monkeypatch.chdir(tmp_path)
-    for var in ("OSRS_NOTIFY_CONFIG", "DATABASE_URL", "OSRS_API_KEY", "OSRS_METRICS_FILE"):
-        monkeypatch.delenv(var, raising=False)
+    main_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str, prefix: str,
+    rsps: responses.RequestsMock,
+) -> Fakes:
     monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.setenv("OSRS_CACHE_TTL", "0")  # the second poll must see the new stats
-    monkeypatch.setenv("OSRS_API_ENDPOINT", HISCORES)
-    monkeypatch.setenv("OSRS_RATE_LIMIT", "6000")
-    monkeypatch.setenv("DISCORD_API_BASE", DISCORD)
     monkeypatch.setenv("CLAN_URL", HOOK)
     (tmp_path / "osrs-notify.toml").write_text(
         f'database = "sqlite:///t.db"\nredis_prefix = "{prefix}"\n'
@@ -118,28 +66,10 @@ def cli_env(
         + "".join(f'[[players]]\nname = "{n}"\n' for n in ("Alice", "Bob", "Carol")),
         encoding="utf-8",
     )
-    root, urllib3 = logging.getLogger(), logging.getLogger("urllib3")
-    handlers, level, urllib3_level = root.handlers[:], root.level, urllib3.level
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield Fakes(rsps)
-    root.handlers[:] = handlers  # main() rewired logging: put it back for the next tests
-    root.setLevel(level)
-    urllib3.setLevel(urllib3_level)
+    return Fakes(rsps)
 
 
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
-    def invoke(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exit_info:
-            main(list(argv))
-        out = capsys.readouterr()
-        return int(exit_info.value.code or 0), out.out, out.err
-
-    return invoke
-
-
-def _baseline_then_level_ups(fakes: Fakes, run: Callable[..., tuple[int, str, str]]) -> None:
+def _baseline_then_level_ups(fakes: Fakes, run: Callable[..., Run]) -> None:
     for name in ("Alice", "Bob", "Carol"):
         fakes.players[name] = {"Attack": game.xp_for_level(70)}
     code, _, err = run("poll")
@@ -149,7 +79,7 @@ def _baseline_then_level_ups(fakes: Fakes, run: Callable[..., tuple[int, str, st
 
 
 def test_events_and_the_run_summary_are_published_after_a_poll(
-    cli_env: Fakes, run: Callable[..., tuple[int, str, str]], redis_url: str, prefix: str,
+    cli_env: Fakes, run: Callable[..., Run], redis_url: str, prefix: str,
     tmp_path: Path,
 ) -> None:
     import redis
@@ -193,7 +123,7 @@ def test_events_and_the_run_summary_are_published_after_a_poll(
 
 
 def test_redis_going_away_mid_run_warns_once_and_loses_nothing(
-    cli_env: Fakes, run: Callable[..., tuple[int, str, str]], tmp_path: Path
+    cli_env: Fakes, run: Callable[..., Run], tmp_path: Path
 ) -> None:
     import redis.connection
 
@@ -234,7 +164,7 @@ def store_far_future():  # type: ignore[no-untyped-def]
 
 
 def test_redis_down_from_the_start_warns_once_and_the_poll_completes(
-    cli_env: Fakes, run: Callable[..., tuple[int, str, str]], tmp_path: Path,
+    cli_env: Fakes, run: Callable[..., Run], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
@@ -256,7 +186,7 @@ def test_redis_down_from_the_start_warns_once_and_the_poll_completes(
 
 
 def test_two_polls_sharing_redis_exclude_each_other(
-    cli_env: Fakes, run: Callable[..., tuple[int, str, str]], redis_url: str, prefix: str,
+    cli_env: Fakes, run: Callable[..., Run], redis_url: str, prefix: str,
 ) -> None:
     other = layer_for(redis_url, prefix)
     cli_env.players["Alice"] = {"Attack": game.xp_for_level(70)}

@@ -1,0 +1,132 @@
+"""Plain helpers shared by the test files (fixtures live in conftest.py beside this file).
+
+Test files import it as ``from support import ...``: pytest's default ``prepend`` import mode puts
+tests/ on sys.path because tests/conftest.py lives there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import re
+import sqlite3
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import NamedTuple
+from urllib.parse import parse_qs, urlsplit
+
+import responses
+
+from poller import game
+from poller.store import Store, open_store
+
+E2E = Path(__file__).resolve().parent / "e2e" / "osrs"
+
+
+def load_e2e(name: str) -> ModuleType:
+    """A loopback fake from tests/e2e/osrs (not a package), under its plain module name, so it
+    is the same module object the e2e tests get from ``import fake_hiscores``."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, E2E / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+fake_hiscores = load_e2e("fake_hiscores")
+fake_discord = load_e2e("fake_discord")
+hiscores_body = fake_hiscores.hiscores_body
+
+# Fake endpoints that ``responses`` answers for in-process runs of ``poller.cli.main``.
+HISCORES = "http://hiscores.test"
+DISCORD = "http://discord.test/api/v10"
+BOARD_URL = re.compile(re.escape(HISCORES) + r"/m=(?P<board>[a-z_]+)/index_lite\.json")
+DISCORD_URL = re.compile(r"http://discord\.test/.*")
+
+# A real-shaped Discord webhook token: it must never reach any output.
+TOKEN = "SeCrEtToKeN_abcdefghijklmnopqrstuvwxyz0123456789-ABCDEFGHIJKLMNOPQRSTU"
+
+
+class Run(NamedTuple):
+    """One ``poller.cli.main`` call: its exit code and captured output (unpacks as a tuple)."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+class Fakes:
+    """Hiscores answering per player (404 when unknown) and a Discord that accepts all."""
+
+    def __init__(self, rsps: responses.RequestsMock) -> None:
+        self.players: dict[str, dict[str, int]] = {}
+        self.on_fetch: Callable[[str], None] | None = None
+        self.posts: list[object] = []
+        rsps.add_callback(responses.GET, BOARD_URL, callback=self._hiscores)
+        rsps.add_callback(responses.POST, DISCORD_URL, callback=self._discord)
+
+    def _hiscores(self, request):  # type: ignore[no-untyped-def]
+        player = parse_qs(urlsplit(request.url).query)["player"][0]
+        if self.on_fetch is not None:
+            self.on_fetch(player)
+        if player not in self.players:
+            return 404, {"Content-Type": "text/plain"}, ""
+        body = hiscores_body(self.players[player])
+        return 200, {"Content-Type": "application/json"}, json.dumps(body)
+
+    def _discord(self, request):  # type: ignore[no-untyped-def]
+        self.posts.append(json.loads(request.body))
+        return 200, {"Content-Type": "application/json"}, json.dumps({"id": "1"})
+
+
+@contextmanager
+def logging_restored() -> Iterator[None]:
+    """Put back root logging (and urllib3's level) after ``main()`` rewired it."""
+    root, urllib3 = logging.getLogger(), logging.getLogger("urllib3")
+    handlers, level, urllib3_level = root.handlers[:], root.level, urllib3.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        urllib3.setLevel(urllib3_level)
+
+
+def xp(level: int) -> int:
+    return game.xp_for_level(level)
+
+
+def players(*names: str) -> str:
+    """``[[players]]`` tables for a TOML config."""
+    return "".join(f'\n[[players]]\nname = "{n}"\n' for n in names)
+
+
+def config(tmp_path: Path, body: str, name: str = "osrs-notify.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def db_store(tmp_path: Path) -> Store:
+    """The SQLite store at tmp_path/t.db (what ``database = "sqlite:///t.db"`` opens there)."""
+    return open_store("sqlite:///" + str(tmp_path / "t.db"))
+
+
+def sqlite_dump(db: Path) -> list[str]:
+    """Every statement that recreates the SQLite database at ``db``: equal dumps, equal contents."""
+    conn = sqlite3.connect(db)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
