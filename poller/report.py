@@ -51,7 +51,7 @@ def _ago(when: datetime | None, now: datetime) -> str:
 
 
 def print_poll_report(report: RunReport, settings: Settings) -> None:
-    from notifier.messages import event_line, render_text
+    from notifier.text import event_line, render_text
 
     took = (report.finished_at - report.started_at).total_seconds()
     counts = Counter(r.outcome for r in report.results)

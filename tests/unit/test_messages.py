@@ -16,25 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from notifier.messages import (
-    COLOR_BOSS,
-    COLOR_LEVELUP,
-    COLOR_MILESTONE,
-    COLOR_PLAYER,
-    Message,
-    Style,
-    build_messages,
-    discord_limits_problems,
-    escape_markdown,
-    event_line,
-    hiscores_url,
-    render_template,
-    render_text,
-    sample_message,
-    sanitize_username,
-    text_line,
-    validate_template,
-)
+from notifier.embeds import COLOR_BOSS, COLOR_LEVELUP, COLOR_MILESTONE, COLOR_PLAYER, hiscores_url
+from notifier.limits import discord_limits_problems, sanitize_username
+from notifier.markdown import escape_markdown
+from notifier.messages import Message, Style, build_messages, sample_message, text_line
+from notifier.text import event_line, render_template, render_text, validate_template
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("OSRS_UPDATE_GOLDEN") == "1"

@@ -15,15 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notifier.messages import (
-    MAX_DESCRIPTION,
-    Message,
-    Style,
-    build_messages,
-    discord_len,
-    discord_limits_problems,
-    embed_size,
-)
+from notifier.limits import MAX_DESCRIPTION, discord_len, discord_limits_problems, embed_size
+from notifier.messages import Message, Style, build_messages
 
 T1 = "2026-07-01T12:00:00+00:00"
 KINDS = ("levelup", "xp", "combat", "boss", "clue", "activity", "achievement", "price", "player")

@@ -510,7 +510,7 @@ def test_errors_name_file_key_and_problem(tmp_path: Path, text: str, key: str,
 
 
 def test_template_error_lists_the_placeholders_of_its_kind(tmp_path: Path) -> None:
-    from notifier.messages import TEMPLATE_FIELDS
+    from notifier.text import TEMPLATE_FIELDS
 
     e = error(tmp_path, "[webhooks.clan]\nurl = ''\ntemplates = { price = '{item} {level}' }")
     assert e.key == "webhooks.clan.templates.price"
