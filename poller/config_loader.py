@@ -673,7 +673,7 @@ class _Loader:
         )
 
     def template(self, kind: str, value: Any, key: str) -> str:
-        """A text template for ``kind``, checked as ``notifier.messages`` will render it: an
+        """A text template for ``kind``, checked as ``notifier.text`` will render it: an
         unknown placeholder or a stray brace would otherwise be printed as written, to Discord."""
         from notifier.text import TEMPLATE_FIELDS, validate_template
 
