@@ -69,31 +69,8 @@ KIND_COLORS: Mapping[str, int] = MappingProxyType(
 
 # -- where links and pictures point ------------------------------------------------------------
 
-HISCORES_SITE = "https://secure.runescape.com"
-# Config mode → hiscores board. The same table lives in poller.hiscores; the notifier may not
-# import it, and a player's page is a link for people, not an API the poller depends on.
-HISCORE_BOARDS: Mapping[str, str] = MappingProxyType(
-    {
-        "regular": "hiscore_oldschool",
-        "ironman": "hiscore_oldschool_ironman",
-        "hardcore": "hiscore_oldschool_hardcore_ironman",
-        "ultimate": "hiscore_oldschool_ultimate",
-        "deadman": "hiscore_oldschool_deadman",
-        "seasonal": "hiscore_oldschool_seasonal",
-        "tournament": "hiscore_oldschool_tournament",
-        "fresh_start": "hiscore_oldschool_fresh_start",
-        "skiller": "hiscore_oldschool_skiller",
-        "defence_pure": "hiscore_oldschool_skiller_defence",
-    }
-)
 WIKI_IMAGES = "https://oldschool.runescape.wiki/images/"
 PRICES_ITEM_PAGE = "https://prices.runescape.wiki/osrs/item/"
-
-
-def hiscores_url(player: str, mode: object = "regular") -> str:
-    """The player's personal hiscores page on their board (regular if the mode is unknown)."""
-    board = HISCORE_BOARDS.get(str(mode), HISCORE_BOARDS["regular"])
-    return f"{HISCORES_SITE}/m={board}/hiscorepersonal?user1={quote(player, safe='')}"
 
 
 def wiki_image(name: str) -> str:
@@ -244,7 +221,7 @@ def _frame(group: Group, title: str, color: int, description: str) -> dict[str, 
     player = group.player
     if player:
         author: dict[str, str] = {"name": clip(plain_text(player), MAX_AUTHOR)}
-        url = hiscores_url(player, first.get("mode") or "regular")
+        url = first.get("profile_url")  # the poller knows which hiscores board it is
         if is_http_url(url):
             author["url"] = url
         embed["author"] = author

@@ -49,6 +49,15 @@ _ACTIVITY_NAMES = frozenset(ACTIVITIES)
 _ACTIVITY_CANON: dict[str, str] = {name: name for name in ACTIVITIES}
 
 
+def profile_url(name: str, mode: str = "regular") -> str:
+    """The player's personal hiscores page, for people (always the real site, whatever
+    OSRS_API_ENDPOINT points the API client at). Regular board for an unknown mode."""
+    from urllib.parse import quote
+
+    board = MODES.get(mode, MODES["regular"])
+    return f"{DEFAULT_ENDPOINT}/m={board}/hiscorepersonal?user1={quote(name, safe='')}"
+
+
 def board_url(endpoint: str, mode: str) -> str:
     """``{endpoint}/m={board}/index_lite.json`` for a config mode (ValidationError if unknown)."""
     board = MODES.get(mode)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from . import game
 from .errors import OSRSApiError, PlayerNotFound
 from .events import Derivation, Event, Presence, derive, next_presence
+from .hiscores import profile_url
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -138,6 +139,8 @@ def event_payload(
     payload: dict[str, object] = event.to_dict()
     payload["player"] = player
     payload["mode"] = mode
+    # The notifier links the player's page but must not know hiscores boards: hand it the URL.
+    payload["profile_url"] = profile_url(player, mode)
     payload["taken_at"] = taken_at.isoformat()
     if snapshot is not None:
         levels = game.levels_from_snapshot(snapshot)
@@ -253,11 +256,10 @@ def plan_player(
             presence=presence,
         )
     if err is not None:
-        kind: Outcome = "invalid" if isinstance(err, OSRSApiError) and not err.transient else (
-            "unavailable"
-        )
-        if not isinstance(err, OSRSApiError):
-            kind = "invalid"
+        # A transient API failure may pass by itself; anything else (a response we refuse,
+        # a bug) will not.
+        transient = isinstance(err, OSRSApiError) and err.transient
+        kind: Outcome = "unavailable" if transient else "invalid"
         return record(PlayerResult(player.name, kind, error=_one_line(err)))
 
     current = fetched.snapshot

@@ -29,6 +29,7 @@ from poller.hiscores import (
     board_url,
     parse_csv,
     parse_json,
+    profile_url,
 )
 from poller.http import HttpClient, HttpConfig
 
@@ -503,3 +504,13 @@ def test_second_fetch_within_ttl_is_served_from_cache(rsps: responses.RequestsMo
     assert c.fetch("Lynx Titan") == c.fetch("Lynx Titan")
     assert len(rsps.calls) == 1
     assert c.http.cache_hits == 1
+
+
+def test_profile_url_by_mode_and_encoding() -> None:
+    assert profile_url("Lynx Titan") == (
+        "https://secure.runescape.com/m=hiscore_oldschool/hiscorepersonal?user1=Lynx%20Titan"
+    )
+    assert "m=hiscore_oldschool_hardcore_ironman/" in profile_url("x", "hardcore")
+    assert "m=hiscore_oldschool_skiller_defence/" in profile_url("x", "defence_pure")
+    assert "m=hiscore_oldschool/" in profile_url("x", "no-such-mode")
+    assert profile_url("a&b=c").endswith("user1=a%26b%3Dc")

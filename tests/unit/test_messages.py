@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from notifier.embeds import COLOR_BOSS, COLOR_LEVELUP, COLOR_MILESTONE, COLOR_PLAYER, hiscores_url
+from notifier.embeds import COLOR_BOSS, COLOR_LEVELUP, COLOR_MILESTONE, COLOR_PLAYER
 from notifier.limits import discord_limits_problems, sanitize_username
 from notifier.markdown import escape_markdown
 from notifier.messages import Message, Style, build_messages, sample_message, text_line
 from notifier.text import event_line, render_template, render_text, validate_template
+from poller.hiscores import profile_url
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("OSRS_UPDATE_GOLDEN") == "1"
@@ -47,6 +48,8 @@ def ev(kind: str, metric: str, player: str | None = "Zezima", **kw: object) -> d
         "overall_xp": 1_000_000_000,
     }
     p.update(kw)
+    if player is not None and "profile_url" not in kw:
+        p["profile_url"] = profile_url(player, str(p["mode"]))
     return p
 
 
@@ -311,14 +314,14 @@ def test_embed_parts() -> None:
     assert embed["timestamp"] == T1
 
 
-def test_hiscores_url_by_mode_and_encoding() -> None:
-    assert hiscores_url("Lynx Titan") == (
-        "https://secure.runescape.com/m=hiscore_oldschool/hiscorepersonal?user1=Lynx%20Titan"
-    )
-    assert "m=hiscore_oldschool_hardcore_ironman/" in hiscores_url("x", "hardcore")
-    assert "m=hiscore_oldschool_skiller_defence/" in hiscores_url("x", "defence_pure")
-    assert "m=hiscore_oldschool/" in hiscores_url("x", "no-such-mode")
-    assert hiscores_url("a&b=c").endswith("user1=a%26b%3Dc")
+def test_author_links_the_page_the_poller_named_and_nothing_else() -> None:
+    linked = build_messages(numbered(ev("levelup", "Attack", old=1, new=2,
+                                        profile_url="https://example.org/p/Zezima")), Style())
+    assert linked[0].body["embeds"][0]["author"]["url"] == "https://example.org/p/Zezima"
+    for bad in (None, "javascript:alert(1)"):
+        plain = build_messages(numbered(ev("levelup", "Attack", old=1, new=2, profile_url=bad)),
+                               Style())
+        assert "url" not in plain[0].body["embeds"][0]["author"]
 
 
 def test_footer_and_timestamp_absent_when_unknown() -> None:
