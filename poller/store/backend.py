@@ -14,13 +14,20 @@ psycopg2 is imported only here, and only for a PostgreSQL URL.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import wraps
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ._peewee import peewee as pw
 from .values import StoreError
+
+if TYPE_CHECKING:
+    from .queries import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 PG_CONNECT_TIMEOUT_S = 10
@@ -224,3 +231,26 @@ def _postgres_class() -> type[pw.PostgresqlDatabase]:
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
+
+
+def store_errors(store_of: Callable[[Any], Store]) -> Callable[[F], F]:
+    """Decorate the public methods of the Store (and of the helpers built on it): a database
+    failure leaves as a one-line StoreError with secrets scrubbed (the CLI prints it), and a
+    broken connection is dropped so the next call reconnects. ``store_of(self)`` finds the
+    Store behind ``self``."""
+
+    def decorate(method: F) -> F:
+        @wraps(method)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except pw.PeeweeException as exc:
+                store = store_of(self)
+                store._drop_broken_connection()
+                text = " ".join(str(exc).split()) or type(exc).__name__
+                text = scrub(text, store._target.location)
+                raise StoreError(f"database error on {store.url}: {text}") from exc
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -14,12 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..items import ItemInfo
 from ._peewee import peewee as pw
-from .backend import scrub
+from .backend import store_errors
 from .sql import chunks
 from .values import OutboxEntry, RecordStats, StoreError
 
@@ -31,20 +30,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 ITEMS_REFRESHED_KEY = "items_refreshed_at"
 
 
-def _guard(method: F) -> F:
-    """peewee errors → one-line StoreError, as :mod:`.queries` does for the Store."""
-
-    @wraps(method)
-    def wrapper(self: PriceStore, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except pw.PeeweeException as exc:
-            store = self.store
-            store._drop_broken_connection()
-            text = scrub(" ".join(str(exc).split()) or type(exc).__name__, store._target.location)
-            raise StoreError(f"database error on {store.url}: {text}") from exc
-
-    return wrapper  # type: ignore[return-value]
+_guard = store_errors(lambda prices: prices.store)
 
 
 @dataclass(frozen=True, slots=True)

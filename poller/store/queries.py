@@ -12,13 +12,12 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from functools import wraps
 from typing import Any, TypeVar
 
 from ..snapshot import Snapshot
 from . import leases, locks, migrations, polls
 from ._peewee import peewee as pw
-from .backend import Target, scrub
+from .backend import Target, store_errors
 from .models import make_models
 from .runs import RunLog
 from .sql import Sql, chunks
@@ -41,19 +40,7 @@ from .values import (
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _guard(method: F) -> F:
-    """Database failures leave a public method as one-line StoreErrors (the CLI prints them)."""
-
-    @wraps(method)
-    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except pw.PeeweeException as exc:
-            self._drop_broken_connection()
-            text = scrub(" ".join(str(exc).split()) or type(exc).__name__, self._target.location)
-            raise StoreError(f"database error on {self.url}: {text}") from exc
-
-    return wrapper  # type: ignore[return-value]
+_guard = store_errors(lambda store: store)
 
 
 def _decode(blob: Any) -> Snapshot | None:

@@ -14,12 +14,9 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._peewee import peewee as pw
-from .backend import scrub
-from .values import StoreError
+from .backend import store_errors
 
 if TYPE_CHECKING:
     from .queries import Store
@@ -41,18 +38,7 @@ class RunRow:
     metrics: dict[str, Any]
 
 
-def _guard(method: F) -> F:
-    @wraps(method)
-    def wrapper(self: RunLog, *args: Any, **kwargs: Any) -> Any:
-        store = self._store
-        try:
-            return method(self, *args, **kwargs)
-        except pw.PeeweeException as exc:
-            store._drop_broken_connection()
-            text = scrub(" ".join(str(exc).split()) or type(exc).__name__, store._target.location)
-            raise StoreError(f"database error on {store.url}: {text}") from exc
-
-    return wrapper  # type: ignore[return-value]
+_guard = store_errors(lambda log: log._store)
 
 
 class RunLog:
