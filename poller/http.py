@@ -456,22 +456,9 @@ def _import_requests_cache(*, with_redis: bool) -> Any:
     for the duration of the import leaves those backends as placeholders (the shared cache
     imports ``requests_cache.backends.redis`` directly), and ``import redis`` works afterwards.
     """
-    import sys
+    from .imports import import_without
 
-    if with_redis or "requests_cache" in sys.modules:
-        import requests_cache
-
-        return requests_cache
-    blocked = [name for name in ("redis", "pymongo", "boto3") if name not in sys.modules]
-    for name in blocked:
-        sys.modules[name] = None  # type: ignore[assignment]  # `import name` now fails
-    try:
-        import requests_cache
-    finally:
-        for name in blocked:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
-    return requests_cache
+    return import_without("requests_cache", () if with_redis else ("redis", "pymongo", "boto3"))
 
 
 _GATE: type | None = None
