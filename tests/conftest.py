@@ -49,6 +49,15 @@ def redis_url() -> str:
     return _need("OSRS_TEST_REDIS_URL", "Redis")
 
 
+@pytest.fixture(scope="session")
+def wheel_path() -> Path:
+    """The built wheel (.ci/run builds it and sets OSRS_NOTIFY_WHEEL)."""
+    path = Path(_need("OSRS_NOTIFY_WHEEL", "Packaging"))
+    if not path.is_file():
+        pytest.fail(f"OSRS_NOTIFY_WHEEL={path} is not a file")
+    return path
+
+
 # -- poller.cli.main in-process, against `responses`-mocked endpoints ----------------------------
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
 import re
 import sqlite3
 import sys
@@ -43,6 +44,18 @@ def load_e2e(name: str) -> ModuleType:
 fake_hiscores = load_e2e("fake_hiscores")
 fake_discord = load_e2e("fake_discord")
 hiscores_body = fake_hiscores.hiscores_body
+
+def osrs_notify_command() -> str:
+    """The installed ``osrs-notify`` the end-to-end tests run: $OSRS_NOTIFY_COMMAND (.ci/run
+    points it at a wheel installed in a fresh virtualenv), else the one beside this Python."""
+    beside = Path(sys.executable).with_name("osrs-notify")
+    exe = os.environ.get("OSRS_NOTIFY_COMMAND") or str(beside)
+    if not Path(exe).is_file():
+        import pytest
+
+        pytest.fail(f"osrs-notify is not installed at {exe}: pip install -e . first")
+    return exe
+
 
 # Fake endpoints that ``responses`` answers for in-process runs of ``poller.cli.main``.
 HISCORES = "http://hiscores.test"

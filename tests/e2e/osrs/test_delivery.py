@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import pytest
 from fake_discord import FakeDiscord
 from fake_hiscores import FakeHiscores, FakeServer, hiscores_body
 
-from support import xp
+from support import osrs_notify_command, xp
 
 PLAYERS = [f"Player {i:02d}" for i in range(1, 51)]
 
@@ -39,9 +38,9 @@ class World:
     tokens: tuple[str, ...]
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        exe = Path(sys.executable).with_name("osrs-notify")
         out = subprocess.run(
-            [str(exe), *args], cwd=self.home, env=self.env, capture_output=True, text=True,
+            [osrs_notify_command(), *args], cwd=self.home, env=self.env,
+            capture_output=True, text=True,
             timeout=240,
         )
         for token in self.tokens:

@@ -11,7 +11,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -23,7 +22,7 @@ from fake_hiscores import FakeHiscores, FakeServer, hiscores_body
 from poller import game
 from poller.store import open_store
 
-from support import xp
+from support import osrs_notify_command, xp
 
 FAKE_TOKEN = "e2e-not-a-real-token"
 CONFIG = """
@@ -59,13 +58,6 @@ name = "Hey_Jase"
 """
 
 
-def osrs_notify() -> str:
-    exe = Path(sys.executable).with_name("osrs-notify")
-    if not exe.exists():
-        pytest.fail(f"osrs-notify is not installed beside {sys.executable}: pip install -e .")
-    return str(exe)
-
-
 ZEZIMA = {"Attack": xp(68), "Strength": xp(98), "Hitpoints": xp(80), "Defence": xp(60)}
 LYNX = {skill: 200_000_000 for skill in game.SKILLS if skill != "Sailing"}
 JASE = {"Attack": xp(50), "Hitpoints": xp(50), "Fishing": xp(77)}
@@ -87,7 +79,7 @@ def world(tmp_path: Path) -> Iterator[tuple[FakeHiscores, Path, dict[str, str]]]
 
 def poll(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [osrs_notify(), "poll", *args], cwd=cwd, env=env, capture_output=True, text=True,
+        [osrs_notify_command(), "poll", *args], cwd=cwd, env=env, capture_output=True, text=True,
         timeout=60,
     )
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from fake_hiscores import FakeHiscores, FakeServer, hiscores_body
 from fake_prices import FakePrices, FakePricesServer
 
 from poller import game
+
+from support import osrs_notify_command
 
 M = 1_000_000
 TBOW, BOND = 20997, 13190
@@ -77,9 +78,9 @@ class World:
     prices_origin: str  # also serves the official GE catalogue
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        exe = Path(sys.executable).with_name("osrs-notify")
         out = subprocess.run(
-            [str(exe), *args], cwd=self.home, env=self.env, capture_output=True, text=True,
+            [osrs_notify_command(), *args], cwd=self.home, env=self.env,
+            capture_output=True, text=True,
             timeout=120,
         )
         for token in self.tokens:
