@@ -52,6 +52,20 @@ def webhook_problems(settings: Settings, store: Store) -> list[str]:
     return lines
 
 
+def player_problems(settings: Settings, store: Store) -> list[str]:
+    """Configured players the hiscores have never known (a typo or the wrong mode): the
+    admin's problem, never a "missing" message to the clan."""
+    from .store import normalize_name
+
+    configured = {normalize_name(p.name) for p in settings.players}
+    return [
+        f"player {st.name!r} was never found on the {st.mode} hiscores in "
+        f"{st.not_found_streak} poll(s): check the spelling and the mode"
+        for st in store.all_players()
+        if st.key in configured and st.last_snapshot is None and st.not_found_streak > 0
+    ]
+
+
 def run_checks(settings: Settings, *, hiscores: HiscoresClient | None) -> list[str]:
     """Return one line per problem (empty = all good). Never raises for a reachable problem."""
     from .errors import OSRSApiError, PlayerNotFound
@@ -66,6 +80,7 @@ def run_checks(settings: Settings, *, hiscores: HiscoresClient | None) -> list[s
     else:
         try:
             problems += webhook_problems(settings, store)
+            problems += player_problems(settings, store)
             if settings.watch:
                 problems += _watch_problems(settings, store, online=hiscores is not None)
         finally:

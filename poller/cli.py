@@ -233,9 +233,12 @@ def poll(obj: Context, dry_run: bool, metrics_file: str | None) -> None:
             click.echo("No players configured: add [[players]] tables to the config.")
             return
         delivery = None
+        cache_hits = 0
         if dry_run:
             prices = start_prices(settings, store, dry_run=True)
-            report = run_once(settings, store, obj.hiscores(settings), dry_run=True)
+            fetcher = obj.hiscores(settings)
+            report = run_once(settings, store, fetcher, dry_run=True)
+            cache_hits = fetcher.http.cache_hits
             prices.run()
         else:
             try:
@@ -258,6 +261,12 @@ def poll(obj: Context, dry_run: bool, metrics_file: str | None) -> None:
     from .report import print_delivery_report, print_poll_report
 
     print_poll_report(report, settings)
+    if cache_hits:
+        # Each such answer is newer than the player's last poll (HttpClient's not_before).
+        click.echo(
+            f"{cache_hits} answer(s) came from the HTTP cache (at most "
+            f"{settings.poll.cache_ttl} s old, newer than each player's last poll)."
+        )
     prices_code = prices.finish()
     if delivery is not None:
         print_delivery_report(delivery)

@@ -23,6 +23,8 @@ from .game import ACTIVITIES, OVERALL, SKILLS
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from .http import HttpClient
 
 log = logging.getLogger("osrs_notify.hiscores")
@@ -73,8 +75,11 @@ class HiscoresClient:
         self.http = http
         self.endpoint = endpoint.rstrip("/")
 
-    def fetch(self, name: str, mode: str = "regular") -> Snapshot:
-        """The player's current snapshot.
+    def fetch(
+        self, name: str, mode: str = "regular", *, not_before: datetime | None = None
+    ) -> Snapshot:
+        """The player's current snapshot; never a cached answer older than ``not_before``
+        (the player's last poll: a poll must see what the hiscores say now).
 
         Raises PlayerNotFound (404), HiscoresUnavailable (5xx, timeout, HTML page),
         RateLimitError (429) or ValidationError (anything else unexpected).
@@ -87,7 +92,7 @@ class HiscoresClient:
         # space only under form decoding.
         params = "player=" + quote(name, safe="")
         try:
-            response = self.http.get(url, params=params)
+            response = self.http.get(url, params=params, not_before=not_before)
         except OSRSApiError as exc:
             raise _with_context(exc, who) from exc
         status = response.status_code

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .errors import HiscoresUnavailable, RateLimitError, ValidationError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import requests
 
 log = logging.getLogger("osrs_notify.http")
@@ -381,13 +383,22 @@ class HttpClient:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def get(self, url: str, *, params: Params = None, cache: bool = True) -> requests.Response:
-        """GET ``url``; see the class docstring for which statuses raise."""
+    def get(
+        self, url: str, *, params: Params = None, cache: bool = True,
+        not_before: datetime | None = None,
+    ) -> requests.Response:
+        """GET ``url``; see the class docstring for which statuses raise.
+
+        ``not_before``: a cached answer older than this is not good enough (a poll must never
+        be answered by a response older than the snapshot it is compared with); the request
+        goes to the network and its answer replaces the cached one.
+        """
         import requests
 
         where = _describe(url)
         last = self.config.retries
         attempt = 0
+        refresh = False
         while True:
             session = self._get_session()
             kwargs: dict[str, Any] = {"params": params, "timeout": self.config.timeout}
@@ -395,6 +406,8 @@ class HttpClient:
                 from requests_cache import DO_NOT_CACHE
 
                 kwargs["expire_after"] = DO_NOT_CACHE
+            elif self._cached and refresh:
+                kwargs["force_refresh"] = True
             retry_after: float | None = None
             try:
                 response = session.get(url, **kwargs)
@@ -414,6 +427,12 @@ class HttpClient:
                 continue  # the same attempt again, without the cache
             else:
                 if getattr(response, "from_cache", False):
+                    created = getattr(response, "created_at", None)
+                    if not_before is not None and not refresh and (
+                        created is None or created < not_before
+                    ):
+                        refresh = True  # older than what the caller already knows
+                        continue
                     self._count(hit=True)
                 status = response.status_code
                 if status == 429:

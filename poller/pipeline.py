@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from . import game
+from . import game, plausibility
 from .errors import OSRSApiError, PlayerNotFound
-from .events import Derivation, Event, Presence, derive, next_presence
+from .events import Event, Presence, decreases, derive, next_presence
 from .hiscores import profile_url
 from .snapshot import Snapshot
 
@@ -34,15 +34,23 @@ log = logging.getLogger("osrs_notify.pipeline")
 BATCH_SIZE = 500
 
 Outcome = Literal[
-    "baseline", "changed", "unchanged", "anomaly", "not_found", "unavailable", "invalid"
+    "baseline", "changed", "unchanged", "anomaly", "new_account", "not_found", "unavailable",
+    "invalid",
 ]
 FAILED_OUTCOMES: frozenset[str] = frozenset({"unavailable", "invalid"})
+# What `poll`, `players list` and `check` say of a name the hiscores have never known.
+NEVER_FOUND = (
+    "never found on the hiscores: check the spelling and the mode "
+    "(a new or low-level account appears once it is ranked)"
+)
 
 
 class Fetcher(Protocol):
     """The hiscores seam: tests hand in a fake; production a :class:`HiscoresClient`."""
 
-    def fetch(self, name: str, mode: str = "regular") -> Snapshot: ...
+    def fetch(
+        self, name: str, mode: str = "regular", *, not_before: datetime | None = None
+    ) -> Snapshot: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +69,7 @@ class PlayerResult:
     queued: tuple[Queued, ...] = ()
     anomalies: int = 0
     error: str | None = None
+    note: str | None = None  # why nothing was announced (a refused or rolled-back snapshot)
 
     @property
     def events(self) -> tuple[Event, ...]:
@@ -129,19 +138,36 @@ def high_water(a: Snapshot, b: Snapshot) -> Snapshot:
     )
 
 
+def with_ratings(reference: Snapshot, current: Snapshot) -> Snapshot:
+    """``reference`` with the newest value of each metric that may go down (LMS, PvP Arena).
+
+    What a rollback snapshot leaves as the reference: its gains are not folded in (they are
+    announced once the data is trusted again), and rolled-back highs are kept.
+    """
+    ratings = {k: v for k, v in current.activities.items() if not game.is_monotonic(k)}
+    if not ratings:
+        return reference
+    return dataclasses.replace(reference, activities={**reference.activities, **ratings})
+
+
 def event_payload(
     event: Event, *, player: str, mode: str, snapshot: Snapshot | None, taken_at: datetime
 ) -> dict[str, object]:
     """The outbox row: an event as plain data with everything the notifier needs to render it.
 
-    The notifier must not know hiscores internals, so combat and total level are computed here.
+    The notifier must not know hiscores internals, so combat and total level are computed here,
+    and so are the verified Wiki pictures, the account type and what an achievement is about
+    (:func:`poller.wiki_images.payload_extras`).
     """
+    from .wiki_images import payload_extras
+
     payload: dict[str, object] = event.to_dict()
     payload["player"] = player
     payload["mode"] = mode
     # The notifier links the player's page but must not know hiscores boards: hand it the URL.
     payload["profile_url"] = profile_url(player, mode)
     payload["taken_at"] = taken_at.isoformat()
+    payload.update(payload_extras(event.kind, event.metric, mode))
     if snapshot is not None:
         levels = game.levels_from_snapshot(snapshot)
         payload["combat"] = game.combat_level({k: v for k, v in levels.items() if v is not None})
@@ -186,7 +212,8 @@ def fetch_all(
         if stop is not None and stop.is_set():
             return _Fetched(player, skipped=True)
         try:
-            return _Fetched(player, snapshot=fetcher.fetch(player.name, player.mode))
+            snapshot = fetcher.fetch(player.name, player.mode, not_before=player.last_polled_at)
+            return _Fetched(player, snapshot=snapshot)
         except OSRSApiError as exc:
             return _Fetched(player, error=exc)
         except Exception as exc:  # a bug in parsing must cost one player, not the run
@@ -217,8 +244,9 @@ def plan_player(
         result: PlayerResult,
         snapshot: Snapshot | None = None,
         presence: Presence | None = None,
-        anomalies: Sequence[tuple[str, int, int]] = (),
+        anomalies: Sequence[tuple[str, int, int, str]] = (),
         reference: Snapshot | None = None,
+        archive: bool = False,
     ) -> tuple[PlayerResult, PollRecord]:
         outbox = tuple(
             OutboxEntry(kind=q.event.kind, payload=q.payload, webhooks=q.webhooks)
@@ -234,6 +262,7 @@ def plan_player(
             not_found_streak=presence.not_found_streak if presence else None,
             error=result.error,
             reference=reference,
+            archive=archive,
         )
 
     def build(events: Iterable[Event], snapshot: Snapshot | None) -> tuple[Queued, ...]:
@@ -248,6 +277,14 @@ def plan_player(
         )
 
     err = fetched.error
+    if isinstance(err, PlayerNotFound) and player.reference is None:
+        # Never found: a typo, the wrong mode, or a member not ranked yet. That is the admin's
+        # problem, said on every run, and never a "missing" message to the clan.
+        streak = player.not_found_streak + 1
+        return record(
+            PlayerResult(player.name, "not_found", error=f"{NEVER_FOUND} ({streak} poll(s))"),
+            presence=Presence(status="ok", not_found_streak=streak),
+        )
     if isinstance(err, PlayerNotFound):
         presence, evs = next_presence(previous, found=False, missing_after=missing_after)
         shown = f"not found on the hiscores ({presence.not_found_streak}/{missing_after})"
@@ -275,26 +312,73 @@ def plan_player(
             reference=current,
         )
 
+    # Judged against the last snapshot we accepted (after a rollback: the rolled-back values,
+    # which are the truth now), over the time since it was taken.
     last = player.last_snapshot or reference
-    anomaly_check: Derivation = derive(last, current, settings.rules)
-    if anomaly_check.anomalies:
-        anomalies = tuple((a.metric, a.old, a.new) for a in anomaly_check.anomalies)
+    since = player.last_snapshot_at
+    elapsed = (now - since).total_seconds() / 3600 if since is not None else 0.0
+    verdict = plausibility.judge(last, current, elapsed_hours=max(elapsed, 0.0))
+
+    if verdict.kind == "new_account":
+        # The name now belongs to someone else: the store keeps the old history apart, and the
+        # new account starts from a silent baseline, said once.
+        log.warning("%s: %s; the name belongs to another account now", player.name, verdict.reason)
+        event = Event("player", "new_account")
+        return record(
+            PlayerResult(
+                player.name, "new_account", build((*presence_events, event), current),
+                note=f"the name now belongs to another account ({verdict.reason}); "
+                "the old history is kept apart and this one starts from a silent baseline",
+            ),
+            current,
+            presence,
+            reference=current,
+            archive=True,
+        )
+
+    if verdict.kind == "implausible":
+        # Refused: not stored, never a reference; the next poll is judged against the last
+        # trusted snapshot again. The biggest gains are recorded with the reason for review.
+        def value(snapshot: Snapshot, name: str) -> int:
+            return max(snapshot.skills.get(name, snapshot.activities.get(name, 0)), 0)
+
+        biggest = [(m, value(last, m), value(current, m)) for m in verdict.metrics]
+        log.warning("%s: refused an implausible snapshot: %s", player.name, verdict.reason)
+        return record(
+            PlayerResult(
+                player.name, "anomaly", build(presence_events, None), anomalies=len(biggest),
+                note=f"refused: {verdict.reason}; nothing announced, recorded for review",
+            ),
+            None,
+            presence,
+            tuple((*g, verdict.reason) for g in biggest),
+        )
+
+    if verdict.kind == "rollback":
+        anomalies = tuple((a.metric, a.old, a.new, "rollback") for a in decreases(last, current))
         log.warning(
             "%s: %d metric(s) went down (e.g. %s %d → %d); no events derived, recorded for review",
-            player.name, len(anomalies), *anomalies[0],
+            player.name, len(anomalies), *anomalies[0][:3],
         )
         queued = build(presence_events, current)
+        # The reference keeps every high it had: re-earning rolled-back levels is no news, and
+        # real gains in this snapshot stay unannounced only until the data is trusted again
+        # (the next poll that finds nothing lower), which judges them against this reference.
         return record(
-            PlayerResult(player.name, "anomaly", queued, anomalies=len(anomalies)),
+            PlayerResult(
+                player.name, "anomaly", queued, anomalies=len(anomalies),
+                note=f"{len(anomalies)} metric(s) went down (rollback?); no events derived, "
+                "recorded for review",
+            ),
             current,
             presence,
             anomalies,
-            reference=high_water(reference, current),
+            reference=with_ratings(reference, current),
         )
 
     # Thresholds are judged against the high-water mark, never against a rolled-back value.
     merged = high_water(reference, current) if reference != last else current
-    derived = derive(reference, merged, settings.rules) if reference != last else anomaly_check
+    derived = derive(reference, merged, settings.rules)
     outcome: Outcome = "changed" if current != last else "unchanged"
     return record(
         PlayerResult(player.name, outcome, build(presence_events + derived.events, current)),

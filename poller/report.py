@@ -55,7 +55,10 @@ def print_poll_report(report: RunReport, settings: Settings) -> None:
 
     took = (report.finished_at - report.started_at).total_seconds()
     counts = Counter(r.outcome for r in report.results)
-    order = ("changed", "unchanged", "baseline", "anomaly", "not_found", "unavailable", "invalid")
+    order = (
+        "changed", "unchanged", "baseline", "anomaly", "new_account", "not_found",
+        "unavailable", "invalid",
+    )
     summary = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in order if counts[k])
     verb = "Would poll" if report.dry_run else "Polled"
     click.echo(f"{verb} {len(report.results)} player(s) in {took:.1f}s: {summary or 'nothing'}")
@@ -94,12 +97,8 @@ def print_poll_report(report: RunReport, settings: Settings) -> None:
                 "webhook deliveries queued."
             )
     for r in report.results:
-        if r.anomalies:
-            click.echo(
-                f"  {r.name}: {r.anomalies} metric(s) went down (rollback?); no events derived, "
-                "recorded for review",
-                err=True,
-            )
+        if r.note:
+            click.echo(f"  {r.name}: {r.note}", err=True)
         if r.error and r.outcome != "not_found":
             click.echo(f"  {r.name}: {r.error}", err=True)
         elif r.error:
@@ -237,6 +236,8 @@ def _row(name: str, mode: str, st: object, override: str | None) -> dict[str, ob
         status = f"renamed to {st.renamed_to}"  # type: ignore[attr-defined]
     elif getattr(st, "status", "ok") == "missing":
         status = f"missing ({streak} not-found polls in a row)"
+    elif streak and not override and getattr(st, "last_snapshot", None) is None:
+        status = f"never found in {streak} poll(s): check the name and mode"
     elif streak and not override:
         status = f"not found {streak}× (not yet called missing)"
     return {

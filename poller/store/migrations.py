@@ -181,7 +181,14 @@ def _v4_runs_and_leases(db: pw.Database) -> None:
         db.execute_sql(sql)
 
 
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_delivery_state, _v3_prices, _v4_runs_and_leases]
+def _v5_anomaly_reason(db: pw.Database) -> None:
+    """Why an anomaly was recorded: a rollback, or the reason a snapshot was refused."""
+    db.execute_sql("ALTER TABLE anomaly ADD COLUMN reason TEXT")
+
+
+MIGRATIONS: list[Migration] = [
+    _v1_initial, _v2_delivery_state, _v3_prices, _v4_runs_and_leases, _v5_anomaly_reason,
+]
 
 
 def current_version() -> int:

@@ -160,6 +160,7 @@ def make_models(db: pw.Database) -> Models:
         new = pw.BigIntegerField()
         created_at = UTCDateTimeField()
         reviewed = pw.BooleanField()
+        reason = pw.TextField(null=True)
 
         class Meta:
             table_name = "anomaly"

@@ -63,7 +63,7 @@ class Prepared:
     set_reference: bool
     reference: bytes | None
     outbox: list[tuple[str, str, tuple[str, ...]]]
-    anomalies: list[tuple[str, int, int]]
+    anomalies: list[tuple[str, int, int, str]]
     # The remembered snapshot already compared with, and the verdict (saves a second compare).
     compared_with: Snapshot | None = None
     same: bool = False
@@ -87,7 +87,7 @@ def prepare(record: PollRecord, known: Known) -> Prepared:
         (e.kind, to_json(e.payload, f"player {record.player_id} {e.kind} event"), tuple(e.webhooks))
         for e in record.outbox
     ]
-    anomalies = [(str(m), int(o), int(n)) for m, o, n in record.anomalies]
+    anomalies = [(str(m), int(o), int(n), str(why)) for m, o, n, why in record.anomalies]
     snap, ref = record.snapshot, record.reference
     blob = None
     compared_with, same = None, False
@@ -190,7 +190,8 @@ def write_polls(sql: Sql, prepared: list[Prepared], known: Known) -> tuple[Recor
             event_rows.append((event_id, r.player_id, snapshot_id, kind, payload, at))
             delivery_rows.extend((event_id, hook, "pending", 0, at, at) for hook in webhooks)
         anomaly_rows.extend(
-            (r.player_id, at, metric, old, new, at, False) for metric, old, new in p.anomalies
+            (r.player_id, at, metric, old, new, at, False, clip(why))
+            for metric, old, new, why in p.anomalies
         )
         player_rows.append((
             at,
@@ -210,8 +211,8 @@ def write_polls(sql: Sql, prepared: list[Prepared], known: Known) -> tuple[Recor
     )
     write_events(sql, event_rows, delivery_rows)
     sql.many(
-        'INSERT INTO anomaly (player_id, taken_at, metric, "old", "new", created_at, reviewed) '
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        'INSERT INTO anomaly (player_id, taken_at, metric, "old", "new", created_at, reviewed, '
+        "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         anomaly_rows, insert=True,
     )
     sql.many(

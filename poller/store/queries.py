@@ -263,9 +263,15 @@ class Store:
         """
         if not records:
             return RecordStats()
+        for r in records:
+            if r.archive:
+                self._known.pop(r.player_id, None)  # the old account's stats are not "last"
         prepared = [polls.prepare(r, self._known) for r in records]
         nested = self._db.in_transaction()
         with self._db.atomic():
+            for r in records:
+                if r.archive:
+                    self._archive_history(r.player_id, r.taken_at)
             stats, remember = polls.write_polls(self._sql, prepared, self._known)
         if not nested:
             # Only once committed: a rolled-back row id may be reused for other stats later.
@@ -606,6 +612,31 @@ class Store:
                 last_error=None,
             ).where(P.id == src.id).execute()
 
+    def _archive_history(self, player_id: int, now: datetime) -> str:
+        """Move a player's history to a new inactive row named "NAME (until DATE)" and leave
+        the player row without snapshots (its next snapshot is a fresh baseline). Inside the
+        caller's transaction. Returns the archive's display name."""
+        P, S, E, A = self._m.Player, self._m.Snapshot, self._m.Event, self._m.Anomaly
+        src = P.get_by_id(player_id)
+        label = f"{src.name} (until {now:%Y-%m-%d})"
+        key, n = normalize_name(label), 1
+        while P.select().where(P.key == key).exists():  # archived twice the same day
+            n += 1
+            key = normalize_name(f"{label} {n}")
+        archive = P.create(
+            key=key, name=label if n == 1 else f"{label} {n}", mode=src.mode, active=False,
+            created_at=src.created_at, last_polled_at=src.last_polled_at,
+            last_changed_at=src.last_changed_at, last_snapshot_id=src.last_snapshot_id,
+            reference=src.reference, status=src.status, not_found_streak=0,
+        )
+        for model in (S, E, A):
+            model.update(player=archive.id).where(model.player == player_id).execute()
+        P.update(
+            last_snapshot_id=None, reference=None, last_changed_at=None, status="ok",
+            not_found_streak=0,
+        ).where(P.id == player_id).execute()
+        return str(archive.name)
+
     def _tombstone(self, key: str, name: str, mode: str, renamed_to: str, now: datetime) -> None:
         P = self._m.Player
         P.insert(
@@ -656,7 +687,10 @@ class Store:
         """Recorded decreases, newest first."""
         A, P = self._m.Anomaly, self._m.Player
         query = (
-            A.select(A.id, P.name, A.taken_at, A.metric, A.old, A.new, A.created_at, A.reviewed)
+            A.select(
+                A.id, P.name, A.taken_at, A.metric, A.old, A.new, A.created_at, A.reviewed,
+                A.reason,
+            )
             .join(P, on=(A.player == P.id))
             .order_by(A.id.desc())
         )
@@ -669,8 +703,8 @@ class Store:
             query = query.where(A.reviewed == False)  # noqa: E712
         return [
             AnomalyRow(id=i, player_name=n, taken_at=t, metric=m, old=o, new=nw, created_at=c,
-                       reviewed=bool(r))
-            for i, n, t, m, o, nw, c, r in query.tuples()
+                       reviewed=bool(r), reason=why)
+            for i, n, t, m, o, nw, c, r, why in query.tuples()
         ]
 
     @_guard

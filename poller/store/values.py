@@ -105,17 +105,21 @@ class PollRecord:
     (ranks ignored); only a different one becomes a new row. ``status``/``not_found_streak``
     None leave the stored values as they are; ``error`` always replaces ``last_error`` (None
     clears it after a good poll). ``reference`` None leaves the stored reference untouched.
+    ``anomalies`` are (metric, old, new, reason). ``archive`` first moves the player's whole
+    history (snapshots, events, anomalies) to a new inactive player row: the name now belongs
+    to another account, whose ``snapshot`` starts a fresh history under the same player row.
     """
 
     player_id: int
     taken_at: datetime
     snapshot: Snapshot | None
     outbox: Sequence[OutboxEntry] = ()
-    anomalies: Sequence[tuple[str, int, int]] = ()
+    anomalies: Sequence[tuple[str, int, int, str]] = ()
     status: str | None = None
     not_found_streak: int | None = None
     error: str | None = None
     reference: Snapshot | None = None
+    archive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +172,7 @@ class AnomalyRow:
     new: int
     created_at: datetime
     reviewed: bool
+    reason: str | None = None  # "rollback", or why a snapshot was refused
 
 
 @dataclass(frozen=True, slots=True)

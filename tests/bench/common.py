@@ -157,7 +157,7 @@ class MemoryFetcher:
     def __init__(self, bodies: dict[str, bytes]) -> None:
         self.bodies = bodies
 
-    def fetch(self, name: str, mode: str = "regular"):  # type: ignore[no-untyped-def]
+    def fetch(self, name: str, mode: str = "regular", **_):  # type: ignore[no-untyped-def]
         from poller.hiscores import parse_json
 
         return parse_json(self.bodies[name])

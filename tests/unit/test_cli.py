@@ -230,7 +230,7 @@ def test_poll_not_found_is_not_a_failure(
     result = run("poll")
     assert result.code == 0, result
     assert "1 not found" in result.out
-    assert "Nobody: not found on the hiscores (1/3)" in result.out
+    assert "Nobody: never found on the hiscores: check the spelling" in result.out
 
 
 @pytest.mark.parametrize(
@@ -471,7 +471,7 @@ def test_players_list_shows_every_status(
     rows = {line.split()[0]: line for line in table.out.splitlines()[2:]}
     assert set(rows) == {"Alice", "Bob", "Carol", "Dan"}
     assert "ok" in rows["Alice"] and "ago" in rows["Alice"]
-    assert "not found 1×" in rows["Bob"]
+    assert "never found in 1 poll(s): check the name" in rows["Bob"]
     assert "never polled" in rows["Carol"] and "never" in rows["Carol"]
     assert "removed from config" in rows["Dan"]
 
@@ -483,7 +483,7 @@ def test_players_list_shows_every_status(
     assert data["Alice"]["status"] == "ok" and data["Alice"]["last_polled"]
     assert data["Carol"]["status"] == "never polled" and data["Carol"]["last_polled"] is None
     assert data["Dan"]["status"] == "removed from config"
-    assert data["Bob"]["mode"] == "regular" and "not found" in (data["Bob"]["last_error"] or "")
+    assert data["Bob"]["mode"] == "regular" and "never found" in (data["Bob"]["last_error"] or "")
 
 
 def test_players_list_before_any_poll(run: Callable[..., Run], tmp_path: Path) -> None:
@@ -753,3 +753,43 @@ def test_deliver_leaves_alone_what_a_run_process_is_sending(
     assert len(discord.posts) == posts_before + 1
     with db_store(tmp_path) as store:
         assert store.pending_deliveries(FAR_FUTURE) == []
+
+
+def test_check_names_a_player_never_found_by_earlier_polls(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores
+) -> None:
+    config(tmp_path, BASE + players("Alice", "Typo Name"))
+    hiscores.set("Alice")
+    for _ in range(2):
+        assert run("poll").code == 0
+    result = run("check", "--offline")
+    assert result.code == 1, result
+    assert "'Typo Name' was never found on the regular hiscores in 2 poll(s)" in result.err
+    assert "Alice" not in result.err
+
+
+# -- the HTTP cache never answers a poll with what the last poll already saw ----------------------
+
+
+def test_a_poll_right_after_a_poll_sees_the_hiscores_now_despite_the_cache(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OSRS_CACHE_TTL", "300")
+    config(tmp_path, BASE + players("Alice"))
+    hiscores.set("Alice", {"Attack": xp(70)})
+    assert run("poll").code == 0
+    hiscores.set("Alice", {"Attack": xp(71)})  # a level-up a minute later
+
+    dry = run("poll", "--dry-run")
+    assert "Alice — Attack 70 → 71" in dry.out, dry
+    assert "from the HTTP cache" not in dry.out
+    # A second look at the same moment may come from the cache, and says so.
+    again = run("poll", "--dry-run")
+    assert "Alice — Attack 70 → 71" in again.out
+    assert "1 answer(s) came from the HTTP cache" in again.out
+
+    polled = run("poll")
+    assert polled.code == 0 and "1 changed" in polled.out and "Attack 70 → 71" in polled.out
+    # The first poll and the first dry run went out; the second dry run and the last poll were
+    # answered by the dry run's response, newer than the last poll (it is what they showed).
+    assert len(hiscores.requests) == 2

@@ -50,7 +50,7 @@ class FakeFetcher:
         self.calls: list[tuple[str, str]] = []
         self._lock = threading.Lock()
 
-    def fetch(self, name: str, mode: str = "regular") -> Snapshot:
+    def fetch(self, name: str, mode: str = "regular", **_: object) -> Snapshot:
         with self._lock:
             self.calls.append((name, mode))
         reply = self.script.get(name)
@@ -664,3 +664,122 @@ def test_a_renamed_player_is_routed_as_the_config_entry_until_the_config_follows
     assert all(q.payload["player"] == "Alicia" for q in alicia.queued)
     assert {q.webhooks for q in result(report, "Bob").queued} == {("clan", "public")}
     assert ("Alicia", "regular") in poll.fetcher.calls
+
+
+# -- trust: implausible gains, rollbacks with real gains, new accounts, never-found names -------
+
+M = 1_000_000
+
+
+@pytest.mark.parametrize(
+    "jump",
+    [
+        pytest.param({"Runecraft": 100 * M}, id="one skill to 100M"),
+        pytest.param({"Ranged": 60 * M, "Cooking": 40 * M, "Construction": 50 * M},
+                     id="three skills by tens of millions"),
+    ],
+)
+def test_an_implausible_snapshot_is_refused_and_the_next_is_judged_against_the_trusted_one(
+    tmp_path: Path, store: Store, jump: dict[str, int]
+) -> None:
+    poll = make_poller(tmp_path, store, SIMPLE + players_toml("Taken"))
+    trusted = snap({"Runecraft": 90, "Magic": 65})
+    poll(Taken=trusted)
+
+    res = result(poll(Taken=snap({"Runecraft": 90, "Magic": 65}, xp=jump)), "Taken")
+    assert res.outcome == "anomaly" and res.events == ()
+    assert res.note is not None and "fastest play" in res.note
+    # Not stored, never a reference: the trusted snapshot is still the last one.
+    st = store.get_player("Taken")
+    assert st is not None and st.last_snapshot == trusted and st.reference == trusted
+    rows = store.anomalies("Taken")
+    assert {a.metric for a in rows} == set(jump)
+    assert all(a.reason and "fastest play" in a.reason for a in rows)
+
+    # The next plausible answer is news against the trusted snapshot, once.
+    res = result(poll(Taken=snap({"Runecraft": 90, "Magic": 66})), "Taken")
+    assert kinds(res) == [("levelup", "Magic")]
+    assert store.counts()["event"] == 1
+
+
+def test_a_rollback_snapshot_with_real_gains_announces_them_once_trusted_again(
+    tmp_path: Path, store: Store
+) -> None:
+    poll = make_poller(tmp_path, store, SIMPLE + players_toml("Roll"))
+    poll(Roll=snap({"Attack": 80, "Magic": 65}))
+    # Attack rolled back, and Magic 65 → 66 in the same snapshot: nothing derived from it.
+    res = result(poll(Roll=snap({"Attack": 78, "Magic": 66})), "Roll")
+    assert res.outcome == "anomaly" and res.events == ()
+    assert {a.reason for a in store.anomalies("Roll")} == {"rollback"}
+    # The next poll finds nothing lower: the data is trusted again, Magic 66 is news.
+    res = result(poll(Roll=snap({"Attack": 78, "Magic": 66})), "Roll")
+    assert kinds(res) == [("levelup", "Magic")]
+    # ... exactly once; re-earning the rolled-back Attack levels is never news.
+    for level in (79, 80):
+        res = result(poll(Roll=snap({"Attack": level, "Magic": 66})), "Roll")
+        assert res.events == (), level
+    res = result(poll(Roll=snap({"Attack": 81, "Magic": 66})), "Roll")
+    assert [(e.kind, e.metric, e.old, e.new) for e in res.events if e.kind == "levelup"] == [
+        ("levelup", "Attack", 80, 81)
+    ]
+    levelups = [e.payload["metric"] for e in store.recent_events("Roll") if e.kind == "levelup"]
+    assert sorted(levelups) == ["Attack", "Magic"]
+
+
+def test_a_name_handed_to_another_account_starts_a_silent_baseline_and_keeps_the_old_history(
+    tmp_path: Path, store: Store
+) -> None:
+    poll = make_poller(tmp_path, store, SIMPLE + players_toml("Zezima"))
+    old = snap({s: 90 for s in game.SKILLS}, {"Vorkath": 900})
+    poll(Zezima=old)
+    poll(Zezima=snap({s: 90 for s in game.SKILLS}, {"Vorkath": 905}))
+
+    other = snap({"Attack": 60, "Strength": 70}, {"Zulrah": 80})
+    report = poll(Zezima=other)
+    res = result(report, "Zezima")
+    assert res.outcome == "new_account"
+    assert kinds(res) == [("player", "new_account")]  # said once, nothing else
+    assert res.note is not None and "another account" in res.note
+
+    # The old history lives on under an archived identity; the name starts afresh.
+    archived = [p for p in store.all_players() if p.name.startswith("Zezima (until ")]
+    assert len(archived) == 1 and not archived[0].active
+    assert [s for _, s in store.player_history(archived[0].name)][-1].activities["Vorkath"] == 905
+    assert [s for _, s in store.player_history("Zezima")] == [other]
+    st = store.get_player("Zezima")
+    assert st is not None and st.reference == other and st.active
+
+    # The new account is judged against itself from now on: its own progress is news.
+    res = result(poll(Zezima=snap({"Attack": 61, "Strength": 70}, {"Zulrah": 80})), "Zezima")
+    assert kinds(res) == [("levelup", "Attack")]
+    res = result(poll(Zezima=snap({"Attack": 61, "Strength": 70}, {"Zulrah": 80})), "Zezima")
+    assert res.events == () and res.outcome == "unchanged"
+
+
+def test_a_name_never_found_is_the_admins_problem_not_a_missing_message(
+    tmp_path: Path, store: Store
+) -> None:
+    poll = make_poller(tmp_path, store, SIMPLE + players_toml("Typo Name"))
+    for n in range(1, 6):
+        res = result(poll(**{"Typo Name": PlayerNotFound("404")}), "Typo Name")
+        assert res.outcome == "not_found" and res.events == ()
+        assert res.error is not None and "never found" in res.error and f"{n} poll" in res.error
+    st = store.get_player("Typo Name")
+    assert st is not None and (st.status, st.not_found_streak) == ("ok", 5)
+    assert store.counts()["event"] == 0
+
+    # Once found, it is a baseline like any other; from then on a 404 streak is "missing".
+    poll(**{"Typo Name": snap()})
+    seen = [kinds(result(poll(**{"Typo Name": PlayerNotFound("404")}), "Typo Name"))
+            for _ in range(3)]
+    assert seen == [[], [], [("player", "missing")]]
+
+
+def test_a_bonus_skill_past_its_cap_is_refused_and_recorded(tmp_path: Path, store: Store) -> None:
+    poll = make_poller(tmp_path, store, SIMPLE + players_toml("Hp"))
+    poll(Hp=snap())
+    res = result(poll(Hp=snap(xp={"Hitpoints": 150 * M})), "Hp")
+    assert res.outcome == "anomaly" and res.events == ()
+    [row] = store.anomalies("Hp")
+    assert (row.metric, row.new) == ("Hitpoints", 150 * M)
+    assert "fastest method" in (row.reason or "")

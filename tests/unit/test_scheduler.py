@@ -49,7 +49,7 @@ class Fetcher:
         self.lock = threading.Lock()
         self.on_fetch: Any = None
 
-    def fetch(self, name: str, mode: str = "regular") -> Snapshot:
+    def fetch(self, name: str, mode: str = "regular", **_: object) -> Snapshot:
         with self.lock:
             self.calls.append(name)
         if self.on_fetch is not None:

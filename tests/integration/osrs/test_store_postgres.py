@@ -325,7 +325,7 @@ def test_anomaly_snapshot_becomes_the_baseline(store: Store) -> None:
     poll(store, "Lynx Titan", small(5_000), T0)
     rolled_back = small(3_000)
     stats = poll(store, "Lynx Titan", rolled_back, T0 + timedelta(hours=1),
-                 anomalies=[("Attack", 5_000, 3_000)], reference=small(5_000))
+                 anomalies=[("Attack", 5_000, 3_000, "rollback")], reference=small(5_000))
     assert stats.snapshots_added == 1 and stats.anomalies_added == 1  # type: ignore[attr-defined]
     p = store.get_player("Lynx Titan")
     assert p is not None
@@ -479,7 +479,7 @@ def test_rename_to_a_new_name_carries_history(store: Store) -> None:
     store.sync_players([("Old Name", "ironman")], T0)
     poll(store, "Old Name", small(1), T0)
     poll(store, "Old Name", small(2), T0 + timedelta(hours=1), outbox=[level_event()],
-         anomalies=[("Attack", 9, 2)])
+         anomalies=[("Attack", 9, 2, "rollback")])
     before = store.get_player("Old Name")
     store.rename_player("old_name", "New Name", T0 + timedelta(hours=2))
 
