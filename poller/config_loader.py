@@ -95,11 +95,16 @@ def load_file(path: str | Path | None, environ: Mapping[str, str] | None) -> Set
         raise ConfigError(config, None, "not UTF-8 text") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(config, None, f"invalid TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError(config, None, "invalid TOML: nested too deeply") from None
 
     dotenv = _read_dotenv(config.parent / ".env")
     merged = {**dotenv, **env}
     real_keys = set(env)
-    return _Loader(config, merged, {k for k in dotenv if k not in real_keys}).load(doc)
+    try:
+        return _Loader(config, merged, {k for k in dotenv if k not in real_keys}).load(doc)
+    except RecursionError:  # a document tomllib could read but is too deep to walk
+        raise ConfigError(config, None, "nested too deeply to read") from None
 
 
 def load_defaults(environ: Mapping[str, str] | None) -> Settings:
@@ -147,6 +152,15 @@ class _Loader:
 
     def expand(self, value: Any, key: str) -> Any:
         if isinstance(value, str):
+            if "${" in value and not _EXPANDED_KEYS.fullmatch(key):
+                # A config someone else edits must not be able to steer a secret into a
+                # message, an avatar URL Discord fetches, or a header sent to the hiscores.
+                self.fail(
+                    key,
+                    "${…} is expanded only where a secret or an address belongs "
+                    "(write $${ for a literal ${)",
+                    "database, redis, webhooks.NAME.url",
+                )
             return self.expand_str(value, key)
         if isinstance(value, dict):
             return {k: self.expand(v, _join(key, k)) for k, v in value.items()}
@@ -300,6 +314,11 @@ class _Loader:
             parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             self.env_fail(var, f"{raw!r} is not an http(s) URL")
+        if var == "DISCORD_API_BASE" and parts.scheme == "http" and not _loopback(parts.hostname):
+            # Every webhook token travels in this URL's path: in clear text only to a local
+            # stand-in (a test server, a proxy on this machine), never across a network.
+            self.env_fail(var, f"{raw.strip()!r} is plain http to another machine",
+                          "https://…, or http:// to 127.0.0.1, ::1 or localhost")
         return raw.strip().rstrip("/")
 
     # -- sections
@@ -352,6 +371,7 @@ class _Loader:
             for attr, (var, default) in endpoints.items()
         }
 
+        self.collect(lambda: self.no_tokens_outside_urls(doc, webhooks), None)
         if self.problems:
             first = self.problems[0]
             first.problems = tuple(self.problems)
@@ -376,6 +396,37 @@ class _Loader:
             unset_vars=unset,
             **urls,
         )
+
+    def no_tokens_outside_urls(
+        self, doc: Mapping[str, Any], webhooks: Mapping[str, WebhookSettings]
+    ) -> None:
+        """A webhook's token may travel only in its own request path: refuse a config that
+        writes it anywhere else (a template, a username, an avatar URL, the contact)."""
+        # Real tokens are 68 characters; a very short test token would match ordinary words.
+        tokens = {
+            h.address.token: name
+            for name, h in webhooks.items()
+            if h.address is not None and len(h.address.token) >= 16
+        }
+        if not tokens:
+            return
+
+        def walk(value: Any, key: str) -> None:
+            if isinstance(value, str):
+                if _EXPANDED_KEYS.fullmatch(key) and key.startswith("webhooks."):
+                    return
+                for token, name in tokens.items():
+                    if token in value:
+                        self.fail(key, f"holds webhook {name!r}'s token, which may only be "
+                                       "sent in that webhook's request path")
+            elif isinstance(value, dict):
+                for k, v in value.items():
+                    walk(v, _join(key, k))
+            elif isinstance(value, list):
+                for i, v in enumerate(value):
+                    walk(v, f"{key}[{i}]")
+
+        walk(dict(doc), "")
 
     def expand_all(self, doc: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -784,6 +835,21 @@ class _Loader:
 
 
 _EXPANSION_FAILED = object()
+# The keys whose ${VAR} is expanded: secrets and addresses. Everywhere else it is an error.
+_EXPANDED_KEYS = re.compile(r'database|redis|webhooks\.(?:[A-Za-z0-9_-]+|"[^"]*")\.url')
+
+
+def _loopback(host: str | None) -> bool:
+    import ipaddress
+
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _join(prefix: str, key: str) -> str:

@@ -59,9 +59,9 @@ def osrs_notify_command() -> str:
 
 # Fake endpoints that ``responses`` answers for in-process runs of ``poller.cli.main``.
 HISCORES = "http://hiscores.test"
-DISCORD = "http://discord.test/api/v10"
+DISCORD = "https://discord.test/api/v10"
 BOARD_URL = re.compile(re.escape(HISCORES) + r"/m=(?P<board>[a-z_]+)/index_lite\.json")
-DISCORD_URL = re.compile(r"http://discord\.test/.*")
+DISCORD_URL = re.compile(r"https://discord\.test/.*")
 
 # A real-shaped Discord webhook token: it must never reach any output.
 TOKEN = "SeCrEtToKeN_abcdefghijklmnopqrstuvwxyz0123456789-ABCDEFGHIJKLMNOPQRSTU"

@@ -76,7 +76,7 @@ class Discord:
     def __init__(self, rsps: responses.RequestsMock) -> None:
         self.status = 200
         self.posts: list[dict[str, object]] = []
-        rsps.add_callback(responses.POST, re.compile(r"http://.*/webhooks/\d+/.*"),
+        rsps.add_callback(responses.POST, re.compile(r"https?://.*/webhooks/\d+/.*"),
                           callback=self._reply)
 
     def _reply(self, request):  # type: ignore[no-untyped-def]
@@ -793,3 +793,13 @@ def test_a_poll_right_after_a_poll_sees_the_hiscores_now_despite_the_cache(
     # The first poll and the first dry run went out; the second dry run and the last poll were
     # answered by the dry run's response, newer than the last poll (it is what they showed).
     assert len(hiscores.requests) == 2
+
+
+def test_a_config_nested_600_deep_is_one_line_naming_the_file_and_exit_2(
+    run: Callable[..., Run], tmp_path: Path
+) -> None:
+    (tmp_path / "osrs-notify.toml").write_text("x = " + "[" * 600 + "]" * 600 + "\n")
+    result = run("poll")
+    assert result.code == 2
+    line = one_line(result.err)
+    assert "osrs-notify.toml" in line and "nested too deeply" in line

