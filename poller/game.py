@@ -143,6 +143,13 @@ MAX_XP = 200_000_000
 MAX_TOTAL_LEVEL = MAX_LEVEL * len(SKILLS)  # 2376 since Sailing made it 24 skills
 MAX_TOTAL_XP = MAX_XP * len(SKILLS)  # 4.8B
 
+# The hiscores store ranks and activity scores as signed 32-bit integers: nothing real exceeds
+# these, so a larger value is a broken response, not a record (see hiscores.parse_json).
+MAX_RANK = 2**31 - 1
+MAX_SCORE = 2**31 - 1
+# What the hiscores write for "not ranked" in rank, xp, level or score.
+UNRANKED = -1
+
 
 def _build_xp_table() -> tuple[int, ...]:
     # Index i holds the xp for level i + 1. The game floors each level's points before summing,
