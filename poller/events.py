@@ -110,6 +110,13 @@ def _known(values: Mapping[str, int], name: str) -> int | None:
     return None if value is None or value < 0 else value
 
 
+def _new_row(prev: Snapshot, name: str) -> bool:
+    """Whether ``prev`` had no row for ``name`` (or cannot say): a value of it now is a
+    baseline, not news. Asked only of names unknown in ``prev``."""
+    # had_row is None for an unknown layout: silence, rather than risk announcing everything.
+    return prev.had_row(name) is not True
+
+
 def _game_order(name: str) -> tuple[int, str]:
     return _ORDER.get(name, len(_ORDER)), name
 
@@ -136,8 +143,13 @@ def derive(prev: Snapshot | None, cur: Snapshot, rules: Rules) -> Derivation:
     - No previous snapshot: a silent baseline.
     - Any monotonic metric lower than before (both known): no events at all, one anomaly per
       metric — a rollback or a transferred name must not produce a flood of "news".
-    - A metric going known -> unknown says nothing; unknown -> known is a first appearance
-      (see `_counts` and `_achievements` for what that announces).
+    - A metric going known -> unknown says nothing. Unknown -> known is a first appearance
+      only when ``prev``'s layout had the metric's row, unranked (see `_counts` and
+      `_achievements` for what that announces). A metric whose row ``prev`` lacked — a row
+      new to the hiscores or to this release, or any row when ``prev``'s layout is unknown
+      (stored before layouts were) — is a silent baseline: no "now on the hiscores", no
+      achievement band, no combat change. Otherwise a release that learns a row would
+      announce every player's standing in it at once.
 
     Events come in a fixed order: skills in game order (level-up before xp), combat, activities
     in game order, achievements last in `game.ACHIEVEMENTS` order.
@@ -274,6 +286,8 @@ def _counts(prev: Snapshot, cur: Snapshot, rules: Rules, changed: list[str]) -> 
         if step <= 0:
             continue
         old = _known(prev.activities, name)
+        if old is None and _new_row(prev, name):
+            continue  # a row prev never had: this value is its baseline
         top = new // step * step
         if old is None:
             # First appearance: "now on the hiscores at N", not a gain of N + 1. Below its
@@ -312,9 +326,19 @@ def _achievements(
     already meets. For activities that is exact: hidden means below the hiscore minimum, and
     every band is at or above it, so the band was crossed since the last poll. For a skill it
     takes "unranked" as "below 99", which is where unranked skills are.
+
+    That holds only for a metric whose row ``prev`` had: one new to the layout may have met
+    its bands for years, so it reaches none now — and neither do the base-stat bands it alone
+    completes.
     """
+    baselines = {
+        name
+        for name in (*skills, *activities)
+        if _known(prev.skills if name in skills else prev.activities, name) is None
+        and _new_row(prev, name)
+    }
     reached: list[Achievement] = []
-    if any(name in _SKILL_SET for name in skills):
+    if any(name in _SKILL_SET for name in skills) and not baselines & _SKILL_SET:
         old_base, new_base = base_level(prev), base_level(cur)
         if new_base is not None:
             reached += [
@@ -323,6 +347,8 @@ def _achievements(
                 if new_base >= a.threshold and (old_base is None or old_base < a.threshold)
             ]
     for name in (*skills, *activities):
+        if name in baselines:
+            continue
         for a in _BANDS_BY_METRIC.get(name, ()):
             if achieved(a, cur) and not achieved(a, prev):
                 reached.append(a)

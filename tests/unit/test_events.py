@@ -7,13 +7,14 @@ from collections.abc import Iterable, Mapping
 import pytest
 
 from poller.events import Anomaly, Derivation, Event, announced_level, decreases, derive
-from poller.game import ACTIVITIES, OVERALL, SKILLS, xp_for_level
+from poller.game import ACTIVITIES, OVERALL, SKILLS, STORAGE_ORDER, xp_for_level
 from poller.rules import CountRules, LevelRules, Rules, XpRules
 from poller.snapshot import Snapshot
 
 # Every test player starts with every skill at level 50 and no activity on the hiscores.
 BASE_LEVEL = 50
 RULES = Rules()
+EVERY_ROW: frozenset[str] = frozenset(STORAGE_ORDER)
 
 
 def make(
@@ -23,11 +24,15 @@ def make(
     levels: Mapping[str, int] | None = None,
     drop: Iterable[str] = (),
     overall: int | None = None,
+    layout: Iterable[str] | None = EVERY_ROW,
 ) -> Snapshot:
     """A player: all skills at 50 unless given (as xp or levels), the listed names removed.
 
     Overall xp is the sum of the skills unless given, so that a test raising one skill never
-    trips the decrease rule on Overall by accident.
+    trips the decrease rule on Overall by accident. The layout is today's whole hiscores
+    unless given, as a parsed response's is: a dropped name is then *unranked* (its row was
+    there), and its later value a real appearance. ``layout=None`` is a snapshot stored
+    before layouts were.
     """
     skills = {s: xp_for_level(BASE_LEVEL) for s in SKILLS}
     skills.update({s: xp_for_level(lv) for s, lv in (levels or {}).items()})
@@ -39,7 +44,11 @@ def make(
     skills[OVERALL] = (
         overall if overall is not None else sum(v for s, v in skills.items() if v > 0)
     )
-    return Snapshot(skills=skills, activities=activities)
+    return Snapshot(
+        skills=skills,
+        activities=activities,
+        layout=None if layout is None else frozenset(layout),
+    )
 
 
 def of_kind(d: Derivation, *kinds: str) -> list[Event]:
@@ -455,6 +464,70 @@ def test_maxed_via_sailing_full_message() -> None:
         Event("achievement", "Maxed", new=99, milestone=True),
         Event("achievement", "99 Sailing", new=99, milestone=True),
     )
+
+
+# -- layouts: a row the previous snapshot never had -----------------------------------------
+
+# An older hiscores layout (or an older release's): these rows did not exist yet.
+OLD_ROWS = EVERY_ROW - {"Vorkath", "Sailing", "Collections Logged", "TzKal-Zuk", "Prayer"}
+APPEARS = [("boss", "Vorkath"), ("achievement", "500 Vorkath kills")]
+LAYOUT_CASES = [
+    # id, prev, cur, expected (kind, metric) of every event
+    ("boss-row-new-is-a-baseline", make(layout=OLD_ROWS), make(acts={"Vorkath": 600}), []),
+    ("boss-unranked-before-appears", make(), make(acts={"Vorkath": 600}), APPEARS),
+    # An explicit -1 is an unranked row: the row was there, whatever the layout says.
+    ("boss-minus-one-before-appears", make(acts={"Vorkath": -1}, layout=OLD_ROWS),
+     make(acts={"Vorkath": 600}), APPEARS),
+    ("bands-met-on-arrival-not-claimed", make(layout=OLD_ROWS),
+     make(acts={"Collections Logged": 1_000, "TzKal-Zuk": 12}), []),
+    ("skill-row-new-at-99-no-99-no-maxed",
+     make(levels=LV99, drop=["Sailing"], overall=OV, layout=OLD_ROWS),
+     make(levels=LV99, overall=OV), []),
+    ("skill-unranked-before-at-99-is-news",
+     make(levels=LV99, drop=["Sailing"], overall=OV), make(levels=LV99, overall=OV),
+     [("achievement", a) for a in ("Base 60 Stats", "Base 70 Stats", "Base 80 Stats",
+                                   "Base 90 Stats", "Maxed", "99 Sailing")]),
+    ("combat-skill-row-new", make(drop=["Prayer"], layout=OLD_ROWS),
+     make(levels={"Prayer": 99}), []),
+    ("new-row-beside-a-real-gain", make(acts={"Zulrah": 480}, layout=OLD_ROWS),
+     make(acts={"Zulrah": 520, "Vorkath": 600}),
+     [("boss", "Zulrah"), ("achievement", "500 Zulrah kills")]),
+    ("new-row-beside-a-real-level", make(drop=["Sailing"], layout=OLD_ROWS),
+     make(levels={"Sailing": 95, "Cooking": 51}), [("levelup", "Cooking")]),
+    # Stored before layouts: cannot tell new from unranked, so no appearance is news...
+    ("unknown-layout-appearance-is-silent", make(layout=None), make(acts={"Vorkath": 600}), []),
+    ("unknown-layout-skill-at-99-is-silent", make(levels=LV99, drop=["Sailing"], overall=OV,
+                                                  layout=None),
+     make(levels=LV99, overall=OV), []),
+    # ...but progress in what it knew is.
+    ("unknown-layout-real-gain-is-news", make(acts={"Vorkath": 480}, layout=None),
+     make(acts={"Vorkath": 520}), APPEARS[:1] + [("achievement", "500 Vorkath kills")]),
+    ("overall-row-new",
+     Snapshot(skills={s: xp_for_level(50) for s in SKILLS}, activities={},
+              layout=EVERY_ROW - {OVERALL}),
+     make(overall=2_100_000_000), []),
+]
+
+
+@pytest.mark.parametrize(
+    ("prev", "cur", "expected"),
+    [c[1:] for c in LAYOUT_CASES],
+    ids=[c[0] for c in LAYOUT_CASES],
+)
+def test_layout_gaining_rows(
+    prev: Snapshot, cur: Snapshot, expected: list[tuple[str, str]]
+) -> None:
+    d = derive(prev, cur, RULES)
+    assert d.anomalies == ()
+    assert [(e.kind, e.metric) for e in d.events] == expected
+
+
+def test_a_release_learning_a_row_floods_nobody() -> None:
+    """Every player's next poll after the release: each has the new row at some value, some
+    far past its bands. Not one event."""
+    for kills in (5, 50, 600, 12_000):
+        for name in ("Vorkath", "TzKal-Zuk", "Collections Logged"):
+            assert derive(make(layout=OLD_ROWS), make(acts={name: kills}), RULES) == Derivation()
 
 
 # -- order and determinism -----------------------------------------------------------------
