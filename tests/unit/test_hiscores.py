@@ -21,7 +21,7 @@ from poller.errors import (
     RateLimitError,
     ValidationError,
 )
-from poller.game import ACTIVITIES, OVERALL, SKILLS
+from poller.game import ACTIVITIES, OVERALL, SKILLS, xp_for_level
 from poller.hiscores import (
     CSV_LAYOUTS,
     MODES,
@@ -37,13 +37,27 @@ ENDPOINT = "https://hiscores.test"
 UA = "osrs-notify-tests/1.0 (ops@example.invalid)"
 
 
+# A possible account: eleven skills at 200M (Overall xp past 2^31), the rest at 70 and one 71;
+# the Overall row is their sum, as the hiscores' is (parse_json checks it).
+LEVELS: dict[str, int] = {
+    name: 99 if i < 11 else 71 if name == "Sailing" else 70 for i, name in enumerate(SKILLS)
+}
+XP: dict[str, int] = {
+    name: 200_000_000 - i if LEVELS[name] == 99 else xp_for_level(LEVELS[name]) + 1_000 + i
+    for i, name in enumerate(SKILLS)
+}
+TOTAL_LEVEL = sum(LEVELS.values())
+TOTAL_XP = sum(XP.values())
+assert TOTAL_LEVEL == 2000 and TOTAL_XP > 2**31
+
+
 def real_shaped(*, with_ids: bool = True) -> dict[str, Any]:
     """A document shaped like today's index_lite.json: every skill and activity, by name."""
     skills: list[dict[str, Any]] = [
-        {"name": OVERALL, "rank": 1234, "level": 2000, "xp": 4_600_000_000},
+        {"name": OVERALL, "rank": 1234, "level": TOTAL_LEVEL, "xp": TOTAL_XP},
     ]
     for i, name in enumerate(SKILLS):
-        skills.append({"name": name, "rank": 100 + i, "level": 90, "xp": 5_346_332 + i})
+        skills.append({"name": name, "rank": 100 + i, "level": LEVELS[name], "xp": XP[name]})
     activities = [
         {"name": name, "rank": 10 + i, "score": 50 + i} for i, name in enumerate(ACTIVITIES)
     ]
@@ -67,9 +81,12 @@ def test_parse_real_shaped_document() -> None:
     snap = parse_json(json.dumps(real_shaped()))
     assert set(snap.skills) == {OVERALL, *SKILLS}
     assert set(snap.activities) == set(ACTIVITIES)
-    assert snap.overall_xp == 4_600_000_000  # over 2^31
+    assert snap.overall_xp == TOTAL_XP > 2**31
     assert snap.overall_level == 2000
-    assert snap.xp("Attack") == 5_346_332
+    assert snap.xp("Attack") == 200_000_000
+    assert snap.xp("Sailing") == XP["Sailing"]
+    # Every row it had, ranked or not: what tells a new row from an unranked one later.
+    assert snap.layout == {OVERALL, *SKILLS, *ACTIVITIES}
     assert snap.score("Zulrah") == 50 + list(ACTIVITIES).index("Zulrah")
     assert snap.ranks["Attack"] == 100
     assert snap.ranks[OVERALL] == 1234
@@ -116,6 +133,9 @@ def test_unranked_skill_is_absent_whatever_level_and_xp_say(
     assert "Hitpoints" not in snap.ranks
     assert snap.xp("Hitpoints") is None
     assert snap.overall_level == 2000  # Overall still ranked
+    # Unranked, not missing: the rows were there, so a later value is an appearance.
+    assert {"Hitpoints", "Sailing"} <= snap.layout
+    assert snap.had_row("Sailing") is True
 
 
 def test_unranked_overall_has_no_level() -> None:
@@ -146,6 +166,9 @@ def test_expected_names_missing_are_unknown_not_zero() -> None:
     assert "Sailing" not in snap.skills
     assert snap.score("Yama") is None and snap.score("Brutus") is None
     assert len(snap.activities) == len(ACTIVITIES) - 2
+    # Missing is not unranked: the layout says which rows the response had.
+    assert snap.layout == {OVERALL, *SKILLS, *ACTIVITIES} - {"Sailing", "Yama", "Brutus"}
+    assert snap.had_row("Yama") is False
 
 
 def test_unknown_boss_in_the_middle_changes_nothing_else() -> None:
