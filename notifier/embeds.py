@@ -1,31 +1,34 @@
 """Events → Discord embeds: one per player and poll, one per milestone, one per price.
 
-What an embed looks like (SPEC "Events and messages"):
+What an embed looks like (SPEC "Events and messages"), each fact said once:
 
-- A player's events from one poll form one embed: the player as author linked to their hiscores
-  page, one line per event, a colour per kind, the skill or boss icon as thumbnail, combat and
-  total level in the footer, the snapshot time as timestamp.
-- Milestones (99s, 200M xp, achievements such as Maxed and boss kill bands — anything the payload
-  marks ``milestone``) get an embed of their own in gold. A milestone level-up or 200M that comes
-  with its own achievement ("Attack 98 → 99" with "99 Attack") shares that achievement's embed
-  instead of saying the same thing twice.
+- The player is the author, linked to their hiscores page, marked with their account type as the
+  game does ("Lynx Titan (Hardcore Ironman)" with the helm badge); the name is nowhere else.
+- A player's plain facts from one poll form one embed: a title naming the kind of news ("Level
+  ups", "Kill count", "3 updates"), one line per fact, a colour per kind, the first verified
+  picture as thumbnail, combat and total level in the footer (combat left out when a combat
+  level-up is among the lines), the snapshot time as timestamp.
+- Milestones get an embed of their own in gold, titled by the milestone ("🏆 500 Vorkath kills");
+  the events that earned it ride in it (see :mod:`notifier.facts`), and their line is shown
+  only when it adds something ("Vorkath: 503 kills"). The footer is on the first embed of a
+  player's poll only.
+- Pictures come from the payload (``icon_url``, ``account_icon_url``): the poller verified them
+  against the OSRS Wiki. Nothing here builds a Wiki file name; no picture beats a broken one.
 - A list too long for one embed ends with "+N more"; the embed still carries every event it
   summarises.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from urllib.parse import quote
 
+from notifier.facts import Fact, Item, player_facts
 from notifier.limits import (
     MAX_AUTHOR,
     MAX_DESCRIPTION,
     MAX_LINE,
-    MAX_NAME_IN_TITLE,
     MAX_OUR_FOOTER,
     MAX_TITLE,
     clip,
@@ -34,8 +37,15 @@ from notifier.limits import (
     is_http_url,
     iso_timestamp,
 )
-from notifier.markdown import escape_markdown, one_line, plain_text
-from notifier.text import display_name, event_line, fmt_int, fmt_xp, metric_name, shown_line
+from notifier.markdown import escape_markdown, plain_text
+from notifier.text import (
+    display_name,
+    fmt_int,
+    price_details,
+    price_direction,
+    price_headline,
+    who,
+)
 
 # -- colours (decimal RGB as Discord takes it) -------------------------------------------------
 
@@ -67,72 +77,12 @@ KIND_COLORS: Mapping[str, int] = MappingProxyType(
     }
 )
 
-# -- where links and pictures point ------------------------------------------------------------
-
-WIKI_IMAGES = "https://oldschool.runescape.wiki/images/"
 PRICES_ITEM_PAGE = "https://prices.runescape.wiki/osrs/item/"
 
 
-def wiki_image(name: str) -> str:
-    """OSRS Wiki image URL for a page-style name: "Kree'Arra" → …/images/Kree%27Arra.png."""
-    stem = one_line(name).strip().replace(" ", "_")
-    stem = stem[:1].upper() + stem[1:]
-    return WIKI_IMAGES + quote(f"{stem}.png", safe="_-.()")
-
-
-def skill_icon(skill: str) -> str:
-    """"Attack" → https://oldschool.runescape.wiki/images/Attack_icon.png."""
-    return wiki_image(f"{skill} icon")
-
-
-_CLUE = re.compile(r"Clue Scrolls \((\w+)\)")
-
-
-def activity_image(name: str) -> str:
-    """A boss, raid, clue tier or activity: the wiki's picture of it, by name."""
-    clue = _CLUE.fullmatch(name)
-    if clue:
-        tier = clue.group(1).lower()
-        return wiki_image("Clue scroll" if tier == "all" else f"Clue scroll ({tier})")
-    if name == "Collections Logged":
-        return wiki_image("Collection log")
-    return wiki_image(name)
-
-
-_ACH_LEVEL = re.compile(r"99 (.+)")
-_ACH_XP = re.compile(r"[\d.]+[KMB] (.+)")
-_ACH_SCORE = re.compile(r"[\d,]+ (.+?)(?: kills| completions)?")
-
-
-def _thumbnail(p: Mapping[str, object]) -> str | None:
-    kind, metric = p.get("kind"), p.get("metric")
-    if not isinstance(metric, str) or not metric.strip():
-        return None
-    url: str | None = None
-    if kind in {"levelup", "xp"}:
-        url = skill_icon(metric)
-    elif kind == "combat":
-        url = skill_icon("Combat")
-    elif kind in {"boss", "clue"}:
-        url = activity_image(metric)
-    elif kind == "achievement":
-        url = _achievement_image(metric)
-    return url if url is not None and is_http_url(url) else None
-
-
-def _achievement_image(name: str) -> str | None:
-    # Achievement names as the poller writes them: "Base 70 Stats", "Maxed", "99 Attack",
-    # "50M Attack", "1B Overall XP", "500 Vorkath kills", "100 Chambers of Xeric completions".
-    if name == "Maxed":
-        return wiki_image("Max cape")
-    if name.startswith("Base ") or name.endswith("Overall XP"):
-        return skill_icon("Stats")
-    for pattern, picture in ((_ACH_LEVEL, skill_icon), (_ACH_XP, skill_icon)):
-        m = pattern.fullmatch(name)
-        if m:
-            return picture(m.group(1))
-    m = _ACH_SCORE.fullmatch(name)
-    return activity_image(m.group(1)) if m else None
+def _picture(p: Mapping[str, object], key: str = "icon_url") -> str | None:
+    url = p.get(key)
+    return url if is_http_url(url) else None  # type: ignore[return-value]
 
 
 # -- embeds ------------------------------------------------------------------------------------
@@ -171,11 +121,19 @@ def describe(lines: Sequence[str], limit: int = MAX_DESCRIPTION) -> str:
     return "\n".join([*lines[:kept], more_line(len(lines) - kept)])
 
 
+def shown(line: str) -> str:
+    """A line escaped for Discord markdown, never blank."""
+    text = escape_markdown(line)
+    return text if text.strip() else "(no details)"
+
+
 def _footer(payloads: Sequence[Mapping[str, object]]) -> dict[str, str] | None:
     combat = next((p.get("combat") for p in payloads if isinstance(p.get("combat"), int)), None)
     total = next(
         (p.get("total_level") for p in payloads if isinstance(p.get("total_level"), int)), None
     )
+    if any(p.get("kind") == "combat" for p in payloads):
+        combat = None  # "Combat level 125 → 126" already says it
     parts = []
     if combat is not None:
         parts.append(f"Combat {fmt_int(combat)}")
@@ -188,7 +146,7 @@ def _footer(payloads: Sequence[Mapping[str, object]]) -> dict[str, str] | None:
 class Group:
     """A player's events from one poll (or one price event)."""
 
-    items: list[tuple[int, Mapping[str, object]]] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
 
     @property
     def first(self) -> Mapping[str, object]:
@@ -199,206 +157,141 @@ class Group:
         return display_name(self.first.get("player"))
 
 
-def _group_key(index: int, p: Mapping[str, object]) -> tuple[object, ...]:
+def group_key(index: int, p: Mapping[str, object]) -> tuple[object, ...]:
     if p.get("kind") == "price":
         return ("price", index)
     return ("player", display_name(p.get("player")), str(p.get("mode")), str(p.get("taken_at")))
 
 
-def _groups(items: Sequence[tuple[int, Mapping[str, object]]]) -> list[Group]:
-    groups: dict[tuple[object, ...], Group] = {}
+def groups(items: Sequence[Item]) -> list[Group]:
+    found: dict[tuple[object, ...], Group] = {}
     for index, (delivery_id, payload) in enumerate(items):
-        groups.setdefault(_group_key(index, payload), Group()).items.append(
-            (delivery_id, payload)
-        )
-    return list(groups.values())
+        found.setdefault(group_key(index, payload), Group()).items.append((delivery_id, payload))
+    return list(found.values())
 
 
-def _frame(group: Group, title: str, color: int, description: str) -> dict[str, object]:
-    """The parts every player embed shares, in the order Discord shows them."""
-    first = group.first
-    embed: dict[str, object] = {}
-    player = group.player
-    if player:
-        author: dict[str, str] = {"name": clip(plain_text(player), MAX_AUTHOR)}
-        url = first.get("profile_url")  # the poller knows which hiscores board it is
-        if is_http_url(url):
-            author["url"] = url
-        embed["author"] = author
-    embed["title"] = clip(title, MAX_TITLE)
-    embed["description"] = description
-    embed["color"] = color
-    return embed
+def _author(p: Mapping[str, object]) -> dict[str, str] | None:
+    name = who(p)
+    if not name:
+        return None
+    author: dict[str, str] = {"name": clip(plain_text(name), MAX_AUTHOR)}
+    url = p.get("profile_url")  # the poller knows which hiscores board it is
+    if is_http_url(url):
+        author["url"] = url  # type: ignore[assignment]
+    badge = _picture(p, "account_icon_url")
+    if badge and p.get("account_type"):
+        author["icon_url"] = badge
+    return author
 
 
-def _finish(
-    embed: dict[str, object],
-    payloads: Sequence[Mapping[str, object]],
-    thumbnail: str | None,
+def _embed(
+    first: Mapping[str, object], title: str | None, color: int, description: str | None,
+    payloads: Sequence[Mapping[str, object]], *, footer: bool,
 ) -> dict[str, object]:
+    """The parts every player embed shares, in the order Discord shows them."""
+    embed: dict[str, object] = {}
+    author = _author(first)
+    if author:
+        embed["author"] = author
+    if title:
+        embed["title"] = clip(title, MAX_TITLE)
+    if description:
+        embed["description"] = description
+    embed["color"] = color
+    thumbnail = next((t for t in map(_picture, payloads) if t), None)
     if thumbnail:
         embed["thumbnail"] = {"url": thumbnail}
-    footer = _footer(payloads)
     if footer:
-        embed["footer"] = footer
-    stamp = iso_timestamp(payloads[0].get("taken_at"))
+        shown_footer = _footer(payloads)
+        if shown_footer:
+            embed["footer"] = shown_footer
+    stamp = iso_timestamp(first.get("taken_at"))
     if stamp:
         embed["timestamp"] = stamp
     return embed
 
 
-def _title_name(player: str | None) -> str:
-    return escape_markdown(clip(player, MAX_NAME_IN_TITLE)) if player else ""
-
-
-_PLAYER_TITLES = {
-    "missing": "{p} is missing from the hiscores",
-    "back": "{p} is back on the hiscores",
-    "renamed": "{p} was renamed",
+_KIND_TITLES: dict[str, tuple[str, str]] = {  # kind → (one fact, several)
+    "levelup": ("Level up", "Level ups"),
+    "xp": ("XP milestone", "XP milestones"),
+    "combat": ("Combat level up", "Combat level ups"),
+    "boss": ("Kill count", "Kill counts"),
+    "clue": ("Clue scrolls", "Clue scrolls"),
+    "activity": ("Activity", "Activities"),
+    "achievement": ("Achievement", "Achievements"),
+    "player": ("Hiscores", "Hiscores"),
 }
-_KIND_TITLES: dict[str, tuple[str, str]] = {  # kind → (one event, several)
-    "levelup": ("{p} levelled up", "{p} levelled up"),
-    "xp": ("{p} reached an XP milestone", "{p} reached XP milestones"),
-    "combat": ("{p} gained a combat level", "{p} gained combat levels"),
-    "boss": ("{p}: boss kill count", "{p}: boss kill counts"),
-    "clue": ("{p}: clue scrolls", "{p}: clue scrolls"),
-    "activity": ("{p}: activity", "{p}: activities"),
-    "achievement": ("{p}: achievement", "{p}: achievements"),
-}
+# A single hiscores-status event: the title is the news, the description its detail.
+_PLAYER_NEWS = {"missing": "Missing from the hiscores", "back": "Back on the hiscores"}
 
 
-def _ordinary_title(player: str | None, payloads: Sequence[Mapping[str, object]]) -> str:
-    who = _title_name(player) or "A player"
-    kinds = {p.get("kind") for p in payloads}
-    n = len(payloads)
-    if len(kinds) != 1:
-        return f"{who}: {n:,} updates"
-    kind = next(iter(kinds))
-    one = payloads[0]
-    if n == 1 and kind == "player":
-        template = _PLAYER_TITLES.get(str(one.get("metric")), "{p}: hiscores status")
-        return template.format(p=who)
-    if n == 1 and kind in {"boss", "clue", "activity"} and one.get("first"):
-        return f"{who} is now on the {escape_markdown(metric_name(one))} hiscores"
-    titles = _KIND_TITLES.get(str(kind))
-    if titles is None:
-        return f"{who}: {n:,} update{'s' if n != 1 else ''}"
-    return titles[0 if n == 1 else 1].format(p=who)
-
-
-def _ordinary_embed(group: Group, items: list[tuple[int, Mapping[str, object]]]) -> Embed:
-    payloads = [p for _, p in items]
-    # The colour of the first event about progress; grey only when the news is all "player".
-    kind = next((k for k in (p.get("kind") for p in payloads) if k != "player"), "player")
-    color = KIND_COLORS.get(str(kind), COLOR_OTHER)
-    lines = [shown_line(p) for p in payloads]
-    embed = _frame(group, _ordinary_title(group.player, payloads), color, describe(lines))
-    thumbnail = next((t for t in map(_thumbnail, payloads) if t), None)
-    return Embed(_finish(embed, payloads, thumbnail), [i for i, _ in items])
-
-
-def _headline(p: Mapping[str, object]) -> str:
-    kind = p.get("kind")
-    metric = metric_name(p)
-    new, threshold = p.get("new"), p.get("threshold")
-    if kind == "achievement":
-        return metric
-    if kind == "levelup" and isinstance(new, int):
-        return f"{fmt_int(new)} {metric}"
-    if kind == "xp":
-        mark = threshold if isinstance(threshold, int) else new
-        if isinstance(mark, int):
-            return f"{fmt_xp(mark)} {metric} XP"
-    return event_line(p)
-
-
-def _highlight_embed(
-    group: Group,
-    main: tuple[int, Mapping[str, object]],
-    merged: list[tuple[int, Mapping[str, object]]],
-) -> Embed:
-    _, p = main
-    lines = []
-    if group.player:
-        lines.append(f"Congratulations, **{_title_name(group.player)}**!")
-    details = merged if p.get("kind") == "achievement" and group.player else [main, *merged]
-    lines += [shown_line(q) for _, q in details]
-    title = "🏆 " + escape_markdown(_headline(p))
-    embed = _frame(group, title, COLOR_MILESTONE, describe(lines))
-    carried = [main, *merged]
-    payloads = [q for _, q in carried]
-    thumbnail = next((t for t in map(_thumbnail, payloads) if t), None)
-    return Embed(_finish(embed, payloads, thumbnail), [i for i, _ in carried])
-
-
-def _is_highlight(p: Mapping[str, object]) -> bool:
-    return bool(p.get("milestone")) or p.get("kind") == "achievement"
-
-
-def _achievement_twin(p: Mapping[str, object]) -> str | None:
-    """The achievement that says the same as a milestone level-up or xp event, by name."""
-    kind, metric, new, threshold = p.get("kind"), p.get("metric"), p.get("new"), p.get("threshold")
-    if kind == "levelup" and isinstance(new, int) and new >= 99:
-        return f"99 {metric}"
-    if kind == "xp" and isinstance(threshold, int) and threshold == 200_000_000:
-        return f"200M {metric}"
+def _player_news(p: Mapping[str, object]) -> tuple[str, str | None] | None:
+    metric = p.get("metric")
+    if metric == "missing":
+        return _PLAYER_NEWS["missing"], (
+            f"Not found {fmt_int(p.get('new'))} polls in a row: renamed or banned?"
+        )
+    if metric == "back":
+        return _PLAYER_NEWS["back"], None
+    if metric == "renamed":
+        return f"Renamed from {escape_markdown(str(p.get('old_name') or '?'))}", None
     return None
 
 
-def player_embeds(group: Group) -> list[Embed]:
-    ordinary: list[tuple[int, Mapping[str, object]]] = []
-    highlights: list[tuple[int, Mapping[str, object]]] = []
-    for item in group.items:
-        (highlights if _is_highlight(item[1]) else ordinary).append(item)
-    # A milestone level-up/xp rides along in its achievement's embed when both are here.
-    achievements = {
-        metric_name(p): n for n, (_, p) in enumerate(highlights) if p.get("kind") == "achievement"
-    }
-    merged: dict[int, list[tuple[int, Mapping[str, object]]]] = {}
-    mains: list[int] = []
-    for n, (_, p) in enumerate(highlights):
-        twin = _achievement_twin(p) if p.get("kind") != "achievement" else None
-        target = achievements.get(twin) if twin is not None else None
-        if target is not None:
-            merged.setdefault(target, []).append(highlights[n])
+def _plain_embed(facts: Sequence[Fact], *, footer: bool) -> Embed:
+    payloads = [p for f in facts for p in f.payloads]
+    mains = [f.main for f in facts]
+    first = mains[0]
+    # The colour of the first event about progress; grey only when the news is all "player".
+    kind = next((k for k in (p.get("kind") for p in mains) if k != "player"), "player")
+    color = KIND_COLORS.get(str(kind), COLOR_OTHER)
+    kinds = {p.get("kind") for p in mains}
+    news = _player_news(first) if len(facts) == 1 and kind == "player" else None
+    if news is not None:
+        title, description = news
+    else:
+        if len(kinds) == 1:
+            one, several = _KIND_TITLES.get(str(kind), ("Update", "Updates"))
+            title = one if len(facts) == 1 else several
         else:
-            mains.append(n)
-    out = [_ordinary_embed(group, ordinary)] if ordinary else []
-    out += [_highlight_embed(group, highlights[n], merged.get(n, [])) for n in mains]
+            title = f"{len(facts):,} updates"
+        description = describe([shown(f.line()) for f in facts])
+    embed = _embed(first, title, color, description, payloads, footer=footer)
+    return Embed(embed, [i for f in facts for i in f.ids])
+
+
+def _highlight_embed(fact: Fact, *, footer: bool) -> Embed:
+    title = "🏆 " + escape_markdown(fact.line())
+    description = describe([shown(d) for d in fact.details]) if fact.details else None
+    embed = _embed(fact.main, title, COLOR_MILESTONE, description, fact.payloads, footer=footer)
+    return Embed(embed, fact.ids)
+
+
+def player_embeds(group: Group) -> list[Embed]:
+    facts = player_facts(group.items)
+    plain = [f for f in facts if not f.highlight]
+    out = [_plain_embed(plain, footer=True)] if plain else []
+    out += [_highlight_embed(f, footer=not out) for f in facts if f.highlight]
     return out
 
 
 def _price_embed(delivery_id: int, p: Mapping[str, object]) -> Embed:
-    old, new, threshold = p.get("old"), p.get("new"), p.get("threshold")
+    direction = price_direction(p)
     color, arrow = COLOR_PRICE, "💰"
-    if isinstance(old, int) and isinstance(new, int) and old != new:
-        color, arrow = (COLOR_PRICE_UP, "📈") if new > old else (COLOR_PRICE_DOWN, "📉")
-    title = f"{arrow} {escape_markdown(metric_name(p))}"
-    embed: dict[str, object] = {"title": clip(title, MAX_TITLE)}
+    if direction is not None:
+        color, arrow = (COLOR_PRICE_UP, "📈") if direction == "up" else (COLOR_PRICE_DOWN, "📉")
+    embed: dict[str, object] = {"title": clip(f"{arrow} {escape_markdown(price_headline(p))}",
+                                              MAX_TITLE)}
     url = p.get("url")
     item_id = p.get("item_id")
     if not is_http_url(url) and isinstance(item_id, int) and not isinstance(item_id, bool):
         url = f"{PRICES_ITEM_PAGE}{item_id}"
     if is_http_url(url):
         embed["url"] = url
-    lines = [f"Price: {fmt_int(new)} gp"]
-    if isinstance(old, int):
-        change = ""
-        if isinstance(new, int) and old > 0:
-            try:
-                change = f" ({(new - old) / old * 100:+.1f}%)"
-            except OverflowError:
-                change = ""
-        lines.append(f"Was: {fmt_int(old)} gp{change}")
-    if isinstance(threshold, int):
-        lines.append(f"Alert at: {fmt_int(threshold)} gp")
-    embed["description"] = describe(lines)
+    embed["description"] = describe([shown(line) for line in price_details(p)])
     embed["color"] = color
-    icon = p.get("icon_url")
-    if not is_http_url(icon):
-        name = p.get("metric")
-        icon = wiki_image(name) if isinstance(name, str) and name.strip() else None
-    if icon and is_http_url(icon):
+    icon = _picture(p)  # the item's picture as the Wiki's /mapping names it, or none
+    if icon:
         embed["thumbnail"] = {"url": icon}
     embed["footer"] = {"text": "Prices from the OSRS Wiki"}
     stamp = iso_timestamp(p.get("taken_at"))
@@ -407,8 +300,8 @@ def _price_embed(delivery_id: int, p: Mapping[str, object]) -> Embed:
     return Embed(embed, [delivery_id])
 
 
-def event_embeds(items: Sequence[tuple[int, Mapping[str, object]]]) -> Iterator[Embed]:
-    for group in _groups(items):
+def event_embeds(items: Sequence[Item]) -> Iterator[Embed]:
+    for group in groups(items):
         if group.first.get("kind") == "price":
             yield _price_embed(*group.items[0])
         else:

@@ -1,10 +1,12 @@
 """Events (plain dicts from the outbox) → Discord webhook messages.
 
-The notifier knows Discord and English, not hiscores internals: every number it shows arrives in
-the payload (see ``poller.pipeline.event_payload``: kind, metric, old, new, threshold, milestone,
-first, player, mode, taken_at, combat, total_level, overall_xp; price events may add item_id,
-icon_url and url). Embeds are the default (:mod:`notifier.embeds`); webhooks with
-``format = "text"`` get one line per event (:mod:`notifier.text`).
+The notifier knows Discord and English, not hiscores internals: every number and picture it shows
+arrives in the payload (see ``poller.pipeline.event_payload``: kind, metric, old, new, threshold,
+milestone, first, player, mode, taken_at, combat, total_level, overall_xp, and the verified
+icon_url, account_type, account_icon_url, an achievement's about/scale, a clue's tier; price
+events add item_id, icon_url, url, rule, rules, direction, window, change_pct). Embeds are the
+default (:mod:`notifier.embeds`); webhooks with ``format = "text"`` get one line per fact
+(:mod:`notifier.text`). Either way each fact is said once (:mod:`notifier.facts`).
 
 Embeds or lines are packed, in order, into as few messages as Discord allows
 (:mod:`notifier.limits`); a message carries every event it shows or summarises.
@@ -18,7 +20,8 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Literal
 
-from notifier.embeds import Embed, Group, event_embeds, player_embeds
+from notifier.embeds import Embed, Group, event_embeds, groups, player_embeds
+from notifier.facts import Fact, player_facts
 from notifier.limits import (
     MAX_CONTENT,
     MAX_EMBEDS,
@@ -30,7 +33,7 @@ from notifier.limits import (
     sanitize_username,
 )
 from notifier.markdown import escape_markdown
-from notifier.text import display_name, render_template, shown_line
+from notifier.text import account_type, display_name, render_template, shown_line
 
 # -- per-webhook style -------------------------------------------------------------------------
 
@@ -80,20 +83,50 @@ def _body(style: Style, **parts: object) -> dict[str, object]:
 
 
 def text_line(p: Mapping[str, object], style: Style | None = None) -> str:
-    """One content line for a text-format webhook: its template for the kind, else the default
-    "**Zezima** — Attack 69 → 70" (🏆 in front of milestones)."""
-    template = style.templates.get(str(p.get("kind"))) if style is not None else None
+    """One content line for one event in a text-format webhook: its template for the kind, else
+    the default "**Zezima** — Attack 69 → 70" (🏆 in front of milestones)."""
+    highlight = bool(p.get("milestone")) or p.get("kind") == "achievement"
+    return fact_line(Fact([(0, p)], highlight=highlight), style)
+
+
+def fact_line(fact: Fact, style: Style | None = None) -> str:
+    """One content line for one fact: the webhook's template for the headline event's kind, else
+    "**Zezima** (Ironman) — Attack 69 → 70", "🏆 **Zezima** — 500 Vorkath kills · Vorkath: 503
+    kills", "📉 Twisted bow fell below 1.2b: now 1.15b (was 1.25b)"."""
+    p = fact.main
+    kind = str(p.get("kind"))
+    template = style.templates.get(kind) if style is not None else None
     if template:
         line = render_template(template, p)
         if line.strip():
             return line
+    if kind == "price":
+        direction = p.get("direction")
+        arrow = {"up": "📈 ", "down": "📉 "}.get(str(direction), "") if p.get("rule") else ""
+        return arrow + shown_line(p)
+    line = escape_markdown(fact.line()) or "(no details)"
+    if fact.highlight and fact.details:
+        line += " · " + "; ".join(escape_markdown(d) for d in fact.details)
     player = display_name(p.get("player"))
-    line = shown_line(p)
     if player:
-        line = f"**{escape_markdown(clip(player, MAX_NAME_IN_TITLE))}** — {line}"
-    if p.get("milestone") or p.get("kind") == "achievement":
+        label = account_type(p)
+        mark = f" ({escape_markdown(label)})" if label else ""
+        line = f"**{escape_markdown(clip(player, MAX_NAME_IN_TITLE))}**{mark} — {line}"
+    if fact.highlight:
         line = "🏆 " + line
     return line
+
+
+def _text_facts(items: Sequence[tuple[int, Mapping[str, object]]], style: Style) -> list[Fact]:
+    """Every fact of the outbox rows, in the order the embeds would show them: players (and
+    their polls) in order of first appearance, each one's plain facts, then its milestones."""
+    facts: list[Fact] = []
+    for group in groups(items):
+        if group.first.get("kind") == "price":
+            facts += [Fact([item]) for item in group.items]
+        else:
+            facts += player_facts(group.items, own_line=lambda kind: kind in style.templates)
+    return facts
 
 
 def _distinct(ids: list[int], seen: set[int], order: Mapping[int, int]) -> tuple[int, ...]:
@@ -152,15 +185,15 @@ def _pack_lines(items: Sequence[tuple[int, Mapping[str, object]]], style: Style)
             body = _body(style, content="\n".join(lines))
             messages.append(Message(body, _distinct(ids, seen, order)))
 
-    for delivery_id, payload in items:
-        line = clip(text_line(payload, style), MAX_CONTENT)
+    for fact in _text_facts(items, style):
+        line = clip(fact_line(fact, style), MAX_CONTENT)
         n = discord_len(line)
         if lines and size + 1 + n > MAX_CONTENT:
             flush()
             lines, ids, size = [], [], 0
         size += n + (1 if lines else 0)
         lines.append(line)
-        ids.append(delivery_id)
+        ids.extend(fact.ids)
     flush()
     return messages
 
@@ -173,8 +206,9 @@ def build_messages(
     Embed format: one embed per player and poll (grouped by player, mode and ``taken_at``, in
     order of first appearance), a gold embed per milestone, one embed per price event; packed in
     order into messages of at most 10 embeds and 6,000 characters. Text format: one line per
-    event (the webhook's template for its kind, else the default line), packed into messages of
-    at most 2,000 characters.
+    fact (the webhook's template for its kind, else the default line), packed into messages of
+    at most 2,000 characters. Either way an event and the milestone it earned, or a clue tier and
+    the "all" count, are one fact (:mod:`notifier.facts`).
 
     Every delivery id is carried by exactly one message — also those only counted in a
     "+N more" line. Every body passes `discord_limits_problems`.

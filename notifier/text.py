@@ -7,7 +7,7 @@ lines are the body of an embed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 
@@ -39,6 +39,154 @@ def fmt_xp(value: int) -> str:
     return fmt_int(value)
 
 
+# -- prices as players write them -----------------------------------------------------------
+
+_GP_UNITS = ((1_000, "k"), (1_000_000, "m"), (1_000_000_000, "b"))
+
+
+def _gp_short(n: int) -> tuple[str, bool]:
+    """(text, exact) for n ≥ 1,000: three significant digits at most, rounded half up."""
+    unit = max(i for i, (size, _) in enumerate(_GP_UNITS) if n >= size)
+    size, suffix = _GP_UNITS[unit]
+    decimals = max(0, 3 - len(str(n // size)))
+    scaled = _round_half_up(n * 10**decimals, size)
+    if scaled >= 1_000 * 10**decimals and unit + 1 < len(_GP_UNITS):  # 999,950 is "1m"
+        size, suffix = _GP_UNITS[unit + 1]
+        decimals = 2
+        scaled = _round_half_up(n * 100, size)
+    whole, frac = divmod(scaled, 10**decimals)
+    text = f"{whole:,}"
+    if decimals and frac:
+        text += "." + str(frac).zfill(decimals).rstrip("0")
+    return text + suffix, scaled * size == n * 10**decimals
+
+
+def fmt_gp(value: object) -> str:
+    """A price as players write it: 1_650_000_000 → "1.65b", 950_000 → "950k",
+    12_345_678 → "12.3m", 950 → "950 gp". Three significant digits at most, so the figure may be
+    rounded: :func:`price_text` adds the exact one when it is. Anything but an int → "?"."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return "?"
+    sign, n = ("-", -value) if value < 0 else ("", value)
+    if n < 1_000:
+        return f"{sign}{n} gp"
+    return sign + _gp_short(n)[0]
+
+
+def gp_is_exact(value: object) -> bool:
+    """Whether :func:`fmt_gp` shows ``value`` unrounded ("1.65b" is exactly 1,650,000,000)."""
+    if not isinstance(value, int) or isinstance(value, bool) or abs(value) < 1_000:
+        return True
+    return _gp_short(abs(value))[1]
+
+
+def _round_half_up(numerator: int, denominator: int) -> int:
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+def gp_exact(value: object) -> str:
+    """The exact figure: 1_234_567 → "1,234,567 gp"."""
+    return f"{fmt_int(value)} gp"
+
+
+def price_text(value: object) -> str:
+    """A price as players write it, with the exact figure when that is rounded:
+    1_650_000_000 → "1.65b"; 1_234_567 → "1.23m (1,234,567 gp)"."""
+    short = fmt_gp(value)
+    if gp_is_exact(value) or short == "?":
+        return short
+    return f"{short} ({gp_exact(value)})"
+
+
+def _pct(value: float) -> str:
+    return f"{abs(value):.1f}%"
+
+
+def _change_pct(p: Mapping[str, object]) -> float | None:
+    pct = p.get("change_pct")
+    if isinstance(pct, (int, float)) and not isinstance(pct, bool):
+        return float(pct)
+    old, new = p.get("old"), p.get("new")
+    if isinstance(old, int) and isinstance(new, int) and old > 0:
+        try:
+            return (new - old) / old * 100
+        except OverflowError:
+            return None
+    return None
+
+
+def price_direction(p: Mapping[str, object]) -> str | None:
+    """"up" or "down": the alert's own direction, else the move from old to new; None if flat."""
+    direction = p.get("direction")
+    if direction in ("up", "down"):
+        return str(direction)
+    old, new = p.get("old"), p.get("new")
+    if isinstance(old, int) and isinstance(new, int) and old != new:
+        return "up" if new > old else "down"
+    return None
+
+
+def _rule_phrase(p: Mapping[str, object], rule: str) -> str | None:
+    """What one rule of a price alert says: "fell below 1.2b", "up 5.2% on the 1h average"."""
+    threshold = p.get("threshold") if rule == p.get("rule") else p.get(f"watch_{rule}")
+    if rule == "above":
+        return f"rose above {price_text(threshold)}" if isinstance(threshold, int) else None
+    if rule == "below":
+        return f"fell below {price_text(threshold)}" if isinstance(threshold, int) else None
+    if rule == "change":
+        pct = _change_pct(p)
+        direction = "up" if (pct or 0) >= 0 else "down"
+        window = p.get("window")
+        average = f"the {window} average" if isinstance(window, str) else "the average"
+        return f"{direction} {_pct(pct)} on {average}" if pct is not None else None
+    return None
+
+
+def price_headline(p: Mapping[str, object]) -> str:
+    """"Twisted bow fell below 1.2b" — the alert in a few words (no emoji, not escaped)."""
+    item = metric_name(p)
+    rule = p.get("rule")
+    phrase = _rule_phrase(p, str(rule)) if isinstance(rule, str) else None
+    return f"{item} {phrase}" if phrase else f"{item}: {fmt_gp(p.get('new'))}"
+
+
+def price_details(p: Mapping[str, object]) -> list[str]:
+    """The figures behind a price alert, one line each: the price now with its exact figure
+    ("Now 1.15b (1,150,000,000 gp)"), what it is compared with ("Was 1.25b · down 8.0%", or the
+    window average for a change alert), and any other rule that fired at the same time."""
+    new, old, rule = p.get("new"), p.get("old"), p.get("rule")
+    now = fmt_gp(new)
+    if isinstance(new, int) and not isinstance(new, bool) and abs(new) >= 1_000:
+        now += f" ({gp_exact(new)})"
+    lines = [f"Now {now}"]
+    if isinstance(old, int) and not isinstance(old, bool):
+        if rule == "change":
+            window = p.get("window")
+            lines.append(f"{window} average {price_text(old)}" if isinstance(window, str)
+                         else f"Average {price_text(old)}")
+        else:
+            pct = _move_pct(old, new)
+            move = f" · {'up' if pct > 0 else 'down'} {_pct(pct)}" if pct else ""
+            lines.append(f"Was {price_text(old)}{move}")
+    rules = p.get("rules")
+    if isinstance(rules, list):
+        also = (_rule_phrase(p, str(r)) for r in rules if r != rule)
+        lines += [f"Also {phrase}" for phrase in also if phrase]
+    if not isinstance(rule, str) and isinstance(p.get("threshold"), int):
+        lines.append(f"Alert line {price_text(p.get('threshold'))}")
+    return lines
+
+
+def _move_pct(old: int, new: object) -> float | None:
+    """The move from ``old`` to ``new`` in percent, rounded to what is shown (0.0 is no move)."""
+    if not isinstance(new, int) or old <= 0:
+        return None
+    try:
+        return round((new - old) / old * 100, 1)
+    except OverflowError:
+        return None
+
+
 def _count_word(kind: str, metric: str) -> str:
     if kind == "boss":
         return "chests" if metric in {"Barrows Chests", "Lunar Chests"} else "kills"
@@ -52,8 +200,12 @@ def metric_name(p: Mapping[str, object]) -> str:
     return "?" if metric is None else str(metric)
 
 
-def event_line(p: Mapping[str, object]) -> str:
-    """One line for one event, without the player's name: "Attack 69 → 70"."""
+def event_line(p: Mapping[str, object], *, passed: bool = True) -> str:
+    """One line for one event, without the player's name: "Attack 69 → 70".
+
+    ``passed=False`` leaves out "(passed 500)" where the milestone is already said (the line then
+    sits under the "500 Vorkath kills" it passed).
+    """
     kind = str(p.get("kind"))
     metric = metric_name(p)
     old, new, threshold = p.get("old"), p.get("new"), p.get("threshold")
@@ -69,7 +221,7 @@ def event_line(p: Mapping[str, object]) -> str:
         suffix = f" {word}" if word else ""
         if p.get("first"):
             return f"{metric}: now on the hiscores at {fmt_int(new)}{suffix}"
-        if isinstance(threshold, int) and isinstance(new, int) and threshold < new:
+        if passed and isinstance(threshold, int) and isinstance(new, int) and threshold < new:
             # 45 → 105 with every 50 crossed 100: say which milestone, and the real count.
             return f"{metric}: {fmt_int(new)}{suffix} (passed {fmt_int(threshold)})"
         return f"{metric}: {fmt_int(new)}{suffix}"
@@ -84,13 +236,33 @@ def event_line(p: Mapping[str, object]) -> str:
             return f"renamed from {p.get('old_name', '?')}"
         return metric
     if kind == "price":
-        return f"{metric}: {fmt_int(new)} gp"
+        old = p.get("old")
+        was = f" (was {fmt_gp(old)})" if isinstance(old, int) and p.get("rule") != "change" else ""
+        if isinstance(p.get("rule"), str):
+            return f"{price_headline(p)}: now {fmt_gp(new)}{was}"
+        return f"{metric}: {fmt_gp(new)}{was}"
     return f"{kind} {metric}"
+
+
+def clue_line(tiers: Sequence[Mapping[str, object]], total: Mapping[str, object] | None) -> str:
+    """One clue completion said once: the tier events of a poll and the "all" count they add up
+    to, e.g. "Clue scrolls: 100 hard · 500 in all" (``total`` None leaves the total out)."""
+    parts = []
+    for p in tiers:
+        tier, new, threshold = p.get("tier"), p.get("new"), p.get("threshold")
+        passed = ""
+        if isinstance(threshold, int) and isinstance(new, int) and threshold < new:
+            passed = f" (passed {fmt_int(threshold)})"
+        parts.append(f"{fmt_int(new)} {tier}{passed}")
+    line = "Clue scrolls: " + ", ".join(parts)
+    if total is not None:
+        line += f" · {fmt_int(total.get('new'))} in all"
+    return line
 
 
 def render_text(p: Mapping[str, object]) -> str:
     """A full plain-text line: "Lynx Titan — Attack 69 → 70"."""
-    player = p.get("player")
+    player = who(p)
     line = event_line(p)
     return f"{player} — {line}" if player else line
 
@@ -102,6 +274,23 @@ def display_name(value: object) -> str | None:
     return text or None
 
 
+def account_type(p: Mapping[str, object]) -> str | None:
+    """The account type the poller marked ("Hardcore Ironman"), None for a regular account."""
+    label = p.get("account_type")
+    if not isinstance(label, str):
+        return None
+    return one_line(label).strip() or None
+
+
+def who(p: Mapping[str, object]) -> str | None:
+    """The player as a clan sees them, in plain text: "Lynx Titan (Hardcore Ironman)"."""
+    name = display_name(p.get("player"))
+    if name is None:
+        return None
+    label = account_type(p)
+    return f"{name} ({label})" if label else name
+
+
 def shown_line(p: Mapping[str, object]) -> str:
     """`event_line` escaped for Discord markdown, never blank."""
     line = escape_markdown(event_line(p))
@@ -111,7 +300,7 @@ def shown_line(p: Mapping[str, object]) -> str:
 # -- text templates ----------------------------------------------------------------------------
 
 COMMON_FIELDS: tuple[str, ...] = (
-    "player", "mode", "kind", "metric", "line", "text", "old", "new", "threshold",
+    "player", "mode", "account", "kind", "metric", "line", "text", "old", "new", "threshold",
     "combat", "total_level", "overall_xp", "time",
 )
 KIND_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -123,7 +312,7 @@ KIND_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "clue": ("clue", "count"),
         "activity": ("activity", "count"),
         "achievement": ("achievement",),
-        "price": ("item", "price", "old_price"),
+        "price": ("item", "price", "old_price", "price_gp", "alert"),
         "player": ("status", "old_name"),
     }
 )
@@ -179,6 +368,7 @@ def template_values(p: Mapping[str, object]) -> dict[str, str]:
     values = {
         "player": escape_markdown(player) if player else "?",
         "mode": escape_markdown(str(p.get("mode") or "regular")),
+        "account": escape_markdown(account_type(p) or ""),
         "kind": escape_markdown(kind),
         "metric": metric,
         "line": escape_markdown(event_line(p)),
@@ -204,7 +394,10 @@ def template_values(p: Mapping[str, object]) -> dict[str, str]:
     if kind == "achievement":
         values["achievement"] = metric
     if kind == "price":
-        values.update(item=metric, price=fmt_int(new), old_price=fmt_int(old))
+        values.update(
+            item=metric, price=fmt_gp(new), old_price=fmt_gp(old), price_gp=fmt_int(new),
+            alert=escape_markdown(price_headline(p)),
+        )
     if kind == "player":
         values["status"] = metric
         values["old_name"] = escape_markdown(str(p.get("old_name") or "?"))

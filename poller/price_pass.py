@@ -114,7 +114,10 @@ class PriceReport:
 def price_payload(watched: Watched, alert: Alert, *, high: int | None, low: int | None,
                   average: int | None, now: datetime) -> dict[str, object]:
     """The outbox row of a price alert: what :mod:`notifier.messages` renders (item name as
-    ``metric``, old/new/threshold, ``item_id``, ``icon_url``, ``url``) plus the details."""
+    ``metric``, old/new/threshold, ``item_id``, ``icon_url``, ``url``) plus the details: which
+    rule fired (``rule``, ``rules``, ``direction``: "fell below 1.2b", "up 5.2% on the 1h
+    average") and the watch's own lines (``watch_above``, ``watch_below``, ``watch_change_pct``)
+    so a second rule firing at once can be named with its line too."""
     item = watched.item
     event = Event(kind="price", metric=item.name, old=alert.old, new=alert.new,
                   threshold=alert.threshold)
@@ -130,6 +133,9 @@ def price_payload(watched: Watched, alert: Alert, *, high: int | None, low: int 
         change_pct=alert.change_pct,
         high=high,
         low=low,
+        watch_above=watched.watch.above,
+        watch_below=watched.watch.below,
+        watch_change_pct=watched.watch.change_pct,
         taken_at=now.isoformat(),
     )
     if item.icon_url:

@@ -20,36 +20,38 @@ from notifier.embeds import COLOR_BOSS, COLOR_LEVELUP, COLOR_MILESTONE, COLOR_PL
 from notifier.limits import discord_limits_problems, sanitize_username
 from notifier.markdown import escape_markdown
 from notifier.messages import Message, Style, build_messages, sample_message, text_line
-from notifier.text import event_line, render_template, render_text, validate_template
-from poller.hiscores import profile_url
+from notifier.text import (
+    event_line,
+    fmt_gp,
+    price_text,
+    render_template,
+    render_text,
+    validate_template,
+)
+from poller.events import Event
+from poller.pipeline import event_payload
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("OSRS_UPDATE_GOLDEN") == "1"
 
 T1 = "2026-07-01T12:00:00+00:00"
 T2 = "2026-07-01T13:00:00+00:00"
+WHEN = datetime(2026, 7, 1, 12, tzinfo=timezone.utc)
+WIKI = "https://oldschool.runescape.wiki/images/"
 
 
 def ev(kind: str, metric: str, player: str | None = "Zezima", **kw: object) -> dict[str, object]:
-    """A payload as poller.pipeline.event_payload writes it."""
-    p: dict[str, object] = {
-        "kind": kind,
-        "metric": metric,
-        "old": None,
-        "new": None,
-        "threshold": None,
-        "milestone": False,
-        "first": False,
-        "player": player,
-        "mode": "regular",
-        "taken_at": T1,
-        "combat": 126,
-        "total_level": 2277,
-        "overall_xp": 1_000_000_000,
-    }
+    """A payload as poller.pipeline.event_payload writes it: verified pictures, account type,
+    what an achievement is about, a clue's tier. ``kw`` overrides or adds keys."""
+    mode = str(kw.pop("mode", "regular"))
+    fields = {k: kw.pop(k) for k in ("old", "new", "threshold", "milestone", "first") if k in kw}
+    event = Event(kind, metric, **fields)  # type: ignore[arg-type]
+    if player is not None:
+        p = event_payload(event, player=player, mode=mode, snapshot=None, taken_at=WHEN)
+    else:
+        p = {**event.to_dict(), "player": None, "mode": mode, "taken_at": T1}
+    p.update(combat=126, total_level=2277, overall_xp=1_000_000_000)
     p.update(kw)
-    if player is not None and "profile_url" not in kw:
-        p["profile_url"] = profile_url(player, str(p["mode"]))
     return p
 
 
@@ -91,15 +93,23 @@ def test_golden_mixed_levelups() -> None:
         ev("boss", "Vorkath", old=495, new=503, threshold=500),
         ev("clue", "Clue Scrolls (hard)", old=99, new=100, threshold=100),
     )
-    check_golden("mixed_levelups", build_messages(items, Style()))
+    messages = build_messages(items, Style())
+    check_golden("mixed_levelups", messages)
+    (embed,) = messages[0].body["embeds"]  # type: ignore[misc]
+    assert embed["title"] == "6 updates"
+    assert embed["thumbnail"] == {"url": WIKI + "Attack_icon.png"}
+    # "Combat level 125 → 126" is a line: the footer does not say combat 126 again.
+    assert embed["footer"] == {"text": "Total 2,277"}
 
 
-def test_golden_only_levelups_titled_levelled_up() -> None:
+def test_golden_only_levelups_titled_level_ups() -> None:
     items = numbered(
         ev("levelup", "Attack", old=69, new=70, threshold=70),
         ev("levelup", "Runecraft", old=76, new=77, threshold=77),
     )
-    check_golden("levelups_only", build_messages(items, Style()))
+    messages = build_messages(items, Style())
+    check_golden("levelups_only", messages)
+    assert messages[0].body["embeds"][0]["title"] == "Level ups"  # type: ignore[index]
 
 
 def test_golden_99_and_achievements_highlighted() -> None:
@@ -112,6 +122,7 @@ def test_golden_99_and_achievements_highlighted() -> None:
         ev("achievement", "99 Attack", new=99, milestone=True),
         ev("achievement", "200M Fishing", new=200_000_000, milestone=True),
         ev("achievement", "Maxed", new=99, milestone=True),
+        ev("boss", "Vorkath", old=495, new=503, threshold=500),
         ev("achievement", "500 Vorkath kills", new=500, milestone=True),
     )
     messages = build_messages(items, Style())
@@ -120,10 +131,21 @@ def test_golden_99_and_achievements_highlighted() -> None:
     embeds = message.body["embeds"]
     assert isinstance(embeds, list)
     assert [e["color"] for e in embeds] == [COLOR_LEVELUP] + [COLOR_MILESTONE] * 5
-    # "Attack 98 → 99" rides in the "99 Attack" embed rather than being said twice.
+    assert [e["title"] for e in embeds] == [
+        "Level up", "🏆 Base 70 Stats", "🏆 99 Attack", "🏆 200M Fishing", "🏆 Maxed",
+        "🏆 500 Vorkath kills",
+    ]
     assert embeds[0]["description"] == "Strength 89 → 90"
-    assert "Attack 98 → 99" in embeds[2]["description"]
-    assert embeds[2]["title"] == "🏆 99 Attack"
+    # "Attack 98 → 99" and "Fishing 200M XP" say no more than their achievement: not repeated.
+    assert "description" not in embeds[2] and "description" not in embeds[3]
+    # The kill count rides in its achievement, once, without "(passed 500)".
+    assert embeds[5]["description"] == "Vorkath: 503 kills"
+    assert sum("Vorkath" in json.dumps(e, ensure_ascii=False) for e in embeds) == 1
+    # The player's combat and total are said once, on the first embed.
+    assert [("footer" in e) for e in embeds] == [True] + [False] * 5
+    assert embeds[4]["thumbnail"] == {"url": WIKI + "Max_cape_detail.png"}
+    assert embeds[5]["thumbnail"] == {"url": WIKI + "Vorkath.png"}
+    assert message.delivery_ids == tuple(range(101, 110))
 
 
 def test_golden_boss_first_appearance() -> None:
@@ -131,8 +153,10 @@ def test_golden_boss_first_appearance() -> None:
     messages = build_messages(items, Style())
     check_golden("boss_first", messages)
     embed = messages[0].body["embeds"][0]  # type: ignore[index]
-    assert embed["title"] == "Zezima is now on the Kree'Arra hiscores"
-    assert embed["thumbnail"]["url"] == "https://oldschool.runescape.wiki/images/Kree%27Arra.png"
+    assert embed["title"] == "Kill count"
+    assert embed["description"] == "Kree'Arra: now on the hiscores at 57 kills"
+    # The Wiki's file is "Kree'arra.png", not the hiscores spelling.
+    assert embed["thumbnail"]["url"] == WIKI + "Kree%27arra.png"
 
 
 def test_golden_missing_and_back() -> None:
@@ -145,10 +169,15 @@ def test_golden_missing_and_back() -> None:
     check_golden("missing_back", messages)
     embeds = messages[0].body["embeds"]  # type: ignore[index]
     assert [e["color"] for e in embeds] == [COLOR_PLAYER] * 3
-    assert embeds[1]["author"]["url"] == (
-        "https://secure.runescape.com/m=hiscore_oldschool_ironman/hiscorepersonal?user1=_Iron_Man_"
-    )
-    assert embeds[1]["title"] == r"\_Iron\_Man\_ is back on the hiscores"
+    assert embeds[1]["author"] == {
+        "name": "_Iron_Man_ (Ironman)",
+        "url": "https://secure.runescape.com/m=hiscore_oldschool_ironman/hiscorepersonal?user1=_Iron_Man_",
+        "icon_url": WIKI + "Ironman_chat_badge.png",
+    }
+    assert [e["title"] for e in embeds] == [
+        "Missing from the hiscores", "Back on the hiscores", r"Renamed from Old\_Name",
+    ]
+    assert embeds[0]["description"] == "Not found 5 polls in a row: renamed or banned?"
 
 
 def test_golden_text_templates() -> None:
@@ -179,14 +208,136 @@ def test_golden_username_avatar_and_price() -> None:
     style = Style(username="Clan Discord Bot", avatar_url="https://example.org/clan.png")
     items = numbered(
         ev("levelup", "Sailing", old=1, new=10, threshold=10),
-        ev("price", "Twisted bow", player=None, old=1_600_000_000, new=1_500_000_000,
-           threshold=1_550_000_000, item_id=20997),
+        price_event(old=1_600_000_000, new=1_500_000_000, threshold=1_550_000_000, rule="below"),
     )
     messages = build_messages(items, style)
     check_golden("username_avatar_price", messages)
     body = messages[0].body
     assert body["username"] == "Clan Disc\u043erd Bot"  # Cyrillic о: Discord refuses "discord"
     assert body["avatar_url"] == "https://example.org/clan.png"
+    price = body["embeds"][1]  # type: ignore[index]
+    assert price["title"] == "📉 Twisted bow fell below 1.55b"
+    assert price["description"] == "Now 1.5b (1,500,000,000 gp)\nWas 1.6b · down 6.2%"
+
+
+# -- a typical poll, as a clan reads it --------------------------------------------------------
+
+
+def price_event(**kw: object) -> dict[str, object]:
+    """A price alert as poller.price_pass.price_payload writes it."""
+    p: dict[str, object] = {
+        "kind": "price", "metric": "Twisted bow", "old": None, "new": None, "threshold": None,
+        "milestone": False, "first": False, "item_id": 20997,
+        "url": "https://prices.runescape.wiki/osrs/item/20997", "rule": "below",
+        "rules": [kw.get("rule", "below")], "direction": None, "window": "1h",
+        "average": None, "change_pct": None, "high": None, "low": None,
+        "watch_above": 1_600_000_000, "watch_below": 1_200_000_000, "watch_change_pct": 5.0,
+        "taken_at": T1, "icon_url": WIKI + "Twisted_bow.png",
+    }
+    p.update(kw)
+    if p["direction"] is None:
+        p["direction"] = "up" if p["rule"] == "above" else "down"
+    return p
+
+
+def typical_poll() -> list[tuple[int, Mapping[str, object]]]:
+    """One hourly poll of a small clan: the README's example of what a clan sees."""
+
+    def zezima(kind: str, metric: str, **kw: object) -> dict[str, object]:
+        return ev(kind, metric, combat=102, total_level=1_662, **kw)
+
+    def lynx(kind: str, metric: str, **kw: object) -> dict[str, object]:
+        return ev(kind, metric, player="Iron_Lynx", mode="hardcore", combat=98,
+                  total_level=1_540, **kw)
+
+    return numbered(
+        zezima("levelup", "Attack", old=68, new=70, threshold=70),
+        zezima("levelup", "Strength", old=98, new=99, threshold=99, milestone=True),
+        zezima("combat", "Combat", old=101, new=102),
+        zezima("boss", "Vorkath", old=495, new=503, threshold=500),
+        zezima("clue", "Clue Scrolls (hard)", old=99, new=100, threshold=100),
+        zezima("clue", "Clue Scrolls (all)", old=399, new=400, threshold=400),
+        zezima("achievement", "99 Strength", new=99, milestone=True),
+        zezima("achievement", "500 Vorkath kills", new=500, milestone=True),
+        lynx("levelup", "Slayer", old=89, new=90, threshold=90),
+        lynx("clue", "Clue Scrolls (elite)", old=49, new=50, threshold=50),
+        lynx("clue", "Clue Scrolls (all)", old=499, new=500, threshold=500),
+        lynx("achievement", "500 Clue Scrolls (all)", new=500, milestone=True),
+        price_event(old=1_250_000_000, new=1_150_000_000, threshold=1_200_000_000, rule="below",
+                    rules=["below", "change"], average=1_240_000_000, change_pct=-7.26),
+    )
+
+
+def test_golden_typical_poll_embeds() -> None:
+    messages = build_messages(typical_poll(), Style())
+    check_golden("typical_poll", messages)
+    (message,) = messages
+    embeds = message.body["embeds"]
+    assert isinstance(embeds, list)
+    assert [e["title"] for e in embeds] == [
+        "3 updates",
+        "🏆 99 Strength",
+        "🏆 500 Vorkath kills",
+        "Level up",
+        "🏆 500 Clue Scrolls (all)",
+        "📉 Twisted bow fell below 1.2b",
+    ]
+    zezima = embeds[0]["description"].splitlines()
+    assert zezima == [
+        "Attack 68 → 70", "Combat level 101 → 102", "Clue scrolls: 100 hard · 400 in all",
+    ]
+    assert embeds[2]["description"] == "Vorkath: 503 kills"
+    # The hardcore ironman is marked as the game marks them: label and helm badge.
+    assert embeds[3]["author"]["name"] == "Iron_Lynx (Hardcore Ironman)"
+    assert embeds[3]["author"]["icon_url"] == WIKI + "Hardcore_ironman_chat_badge.png"
+    assert [e.get("footer", {}).get("text") for e in embeds] == [
+        "Total 1,662", None, None, "Combat 98 · Total 1,540", None, "Prices from the OSRS Wiki",
+    ]
+    assert embeds[4]["description"] == "Clue scrolls: 50 elite"
+    assert embeds[5]["description"].splitlines() == [
+        "Now 1.15b (1,150,000,000 gp)", "Was 1.25b · down 8.0%",
+        "Also down 7.3% on the 1h average",
+    ]
+    assert_each_fact_once(message)
+    assert message.delivery_ids == tuple(range(101, 114))
+
+
+def test_golden_typical_poll_text() -> None:
+    messages = build_messages(typical_poll(), Style(format="text"))
+    check_golden("typical_poll_text", messages)
+    (message,) = messages
+    assert str(message.body["content"]).splitlines() == [
+        "**Zezima** — Attack 68 → 70",
+        "**Zezima** — Combat level 101 → 102",
+        "**Zezima** — Clue scrolls: 100 hard · 400 in all",
+        "🏆 **Zezima** — 99 Strength",
+        "🏆 **Zezima** — 500 Vorkath kills · Vorkath: 503 kills",
+        r"**Iron\_Lynx** (Hardcore Ironman) — Slayer 89 → 90",
+        r"🏆 **Iron\_Lynx** (Hardcore Ironman) — 500 Clue Scrolls (all) · Clue scrolls: 50 elite",
+        "📉 Twisted bow fell below 1.2b: now 1.15b (was 1.25b)",
+    ]
+    assert message.delivery_ids == tuple(range(101, 114))
+
+
+def assert_each_fact_once(message: Message) -> None:
+    """What a clan must never read twice in one message."""
+    embeds = message.body["embeds"]
+    assert isinstance(embeds, list)
+    for e in embeds:
+        author = e.get("author", {}).get("name", "")
+        name = author.split(" (")[0]
+        text = " ".join(str(e.get(k, "")) for k in ("title", "description"))
+        # The player's name is the author, nowhere else.
+        assert not name or escape_markdown(name) not in text and name not in text, e
+        assert "(passed" not in text or "🏆" not in e.get("title", ""), e
+        assert "Clue Scrolls (all):" not in text or "Clue scrolls:" not in text, e
+        assert "Achievement:" not in text, e
+    lines = [line for e in embeds for line in str(e.get("description", "")).splitlines()]
+    assert len(lines) == len(set(lines)), lines
+    metrics = ("Vorkath", "Strength", "Attack", "Slayer")
+    for metric in metrics:
+        assert sum(metric in json.dumps({k: e.get(k) for k in ("title", "description")})
+                   for e in embeds) <= 1, metric
 
 
 # -- escaping --------------------------------------------------------------------------------
@@ -211,16 +362,21 @@ def test_escape_markdown(raw: str, escaped: str) -> None:
     assert escape_markdown(raw) == escaped
 
 
-def test_names_escaped_in_titles_and_descriptions_not_in_author() -> None:
+def test_name_only_in_the_author_and_escaped_wherever_markdown_shows_it() -> None:
     items = numbered(
         ev("levelup", "Attack", player="_Zezima_", old=1, new=2),
         ev("achievement", "Base 60 Stats", player="_Zezima_", new=60, milestone=True),
     )
     embeds = build_messages(items, Style())[0].body["embeds"]
-    assert embeds[0]["title"] == r"\_Zezima\_ levelled up"  # type: ignore[index]
-    assert embeds[1]["description"] == r"Congratulations, **\_Zezima\_**!"  # type: ignore[index]
-    # Author names are not markdown in Discord: escaping would show the backslashes.
-    assert embeds[0]["author"]["name"] == "_Zezima_"  # type: ignore[index]
+    assert [e["title"] for e in embeds] == ["Level up", "🏆 Base 60 Stats"]  # type: ignore[index]
+    for e in embeds:  # type: ignore[union-attr]
+        assert "Zezima" not in json.dumps({k: e.get(k) for k in ("title", "description")})
+        # Author names are not markdown in Discord: escaping would show the backslashes.
+        assert e["author"]["name"] == "_Zezima_"
+    text = build_messages(items, Style(format="text"))[0].body["content"]
+    assert str(text).splitlines() == [
+        r"**\_Zezima\_** — Attack 1 → 2", r"🏆 **\_Zezima\_** — Base 60 Stats",
+    ]
 
 
 def test_everyone_neutralised_everywhere() -> None:
@@ -285,7 +441,7 @@ def test_grouped_by_player_and_poll() -> None:
         ("A", "Magic 1 → 2"),
     ]
     assert [e["timestamp"] for e in embeds] == [T1, T1, T2]  # type: ignore[index]
-    assert embeds[1]["title"] == "B: 2 updates"  # type: ignore[index]
+    assert embeds[1]["title"] == "2 updates"  # type: ignore[index]
     assert message.delivery_ids == (101, 102, 103, 104, 105)
 
 
@@ -307,9 +463,9 @@ def test_embed_parts() -> None:
         "name": "Zezima",
         "url": "https://secure.runescape.com/m=hiscore_oldschool/hiscorepersonal?user1=Zezima",
     }
-    assert embed["title"] == "Zezima levelled up"
+    assert embed["title"] == "Level up"
     assert embed["description"] == "Attack 69 → 70"
-    assert embed["thumbnail"] == {"url": "https://oldschool.runescape.wiki/images/Attack_icon.png"}
+    assert embed["thumbnail"] == {"url": WIKI + "Attack_icon.png"}
     assert embed["footer"] == {"text": "Combat 126 · Total 2,277"}
     assert embed["timestamp"] == T1
 
@@ -334,12 +490,16 @@ def test_footer_and_timestamp_absent_when_unknown() -> None:
 
 
 def test_price_embed_links_item_page() -> None:
+    # A payload without the rule that fired (written before the rule was stored) still reads.
     p = {"kind": "price", "metric": "Abyssal whip", "old": 2_000_000, "new": 2_100_000,
          "item_id": 4151, "taken_at": T1}
     embed = build_messages([(7, p)], Style())[0].body["embeds"][0]  # type: ignore[index]
     assert embed["url"] == "https://prices.runescape.wiki/osrs/item/4151"
-    assert embed["description"] == "Price: 2,100,000 gp\nWas: 2,000,000 gp (+5.0%)"
+    assert embed["title"] == "📈 Abyssal whip: 2.1m"
+    assert embed["description"] == "Now 2.1m (2,100,000 gp)\nWas 2m · up 5.0%"
     assert "author" not in embed
+    # No picture unless the payload names one: the notifier never guesses a Wiki file name.
+    assert "thumbnail" not in embed
     with_url = {**p, "url": "https://example.org/whip", "icon_url": "https://example.org/i.png"}
     embed = build_messages([(7, with_url)], Style())[0].body["embeds"][0]  # type: ignore[index]
     assert embed["url"] == "https://example.org/whip"
@@ -365,8 +525,16 @@ def test_real_pipeline_payloads_render() -> None:
     (message,) = build_messages(items, Style())
     assert discord_limits_problems(message.body) == []
     assert message.delivery_ids == (0, 1, 2, 3)
-    titles = [e["title"] for e in message.body["embeds"]]  # type: ignore[index]
-    assert titles == ["Lynx Titan: 2 updates", "🏆 99 Attack"]
+    embeds = message.body["embeds"]
+    assert [e["title"] for e in embeds] == ["2 updates", "🏆 99 Attack"]  # type: ignore[index]
+    assert embeds[0]["description"] == (  # type: ignore[index]
+        "Vorkath: now on the hiscores at 57 kills\nback on the hiscores"
+    )
+    for e in embeds:  # type: ignore[union-attr]
+        assert e["author"]["name"] == "Lynx Titan (Ironman)"
+        assert e["author"]["icon_url"] == WIKI + "Ironman_chat_badge.png"
+    assert embeds[0]["thumbnail"] == {"url": WIKI + "Vorkath.png"}  # type: ignore[index]
+    assert embeds[1]["thumbnail"] == {"url": WIKI + "Attack_icon.png"}  # type: ignore[index]
 
 
 # -- text format -----------------------------------------------------------------------------
@@ -376,10 +544,15 @@ def test_text_default_line_and_milestone_mark() -> None:
     assert text_line(ev("levelup", "Attack", player="_x_", old=1, new=2)) == (
         r"**\_x\_** — Attack 1 → 2"
     )
-    assert text_line(ev("achievement", "Maxed", new=99, milestone=True)) == (
-        "🏆 **Zezima** — Achievement: Maxed"
+    assert text_line(ev("achievement", "Maxed", new=99, milestone=True)) == "🏆 **Zezima** — Maxed"
+    assert text_line(ev("levelup", "Attack", mode="ultimate", old=1, new=2)) == (
+        "**Zezima** (Ultimate Ironman) — Attack 1 → 2"
     )
     assert text_line(ev("price", "Twisted bow", player=None, new=5)) == "Twisted bow: 5 gp"
+    assert text_line(price_event(old=1_500_000_000, new=1_650_000_000, threshold=1_600_000_000,
+                                 rule="above")) == (
+        "📈 Twisted bow rose above 1.6b: now 1.65b (was 1.5b)"
+    )
 
 
 def test_text_packs_lines_under_2000() -> None:
@@ -428,8 +601,14 @@ def test_template_values_per_kind() -> None:
     assert render_template("{clue}: {count}", ev("clue", "Clue Scrolls (all)", new=1000)) == (
         "Clue Scrolls (all): 1,000"
     )
-    assert render_template("{item} {price} {old_price}", ev("price", "Bond", old=1, new=2)) == (
-        "Bond 2 1"
+    bond = price_event(metric="Old school bond", old=7_000_000, new=7_450_000,
+                       threshold=7_400_000, rule="above")
+    assert render_template("{item} {price} {old_price} {price_gp}", bond) == (
+        "Old school bond 7.45m 7m 7,450,000"
+    )
+    assert render_template("{alert}", bond) == "Old school bond rose above 7.4m"
+    assert render_template("{player} {account}", ev("levelup", "Attack", mode="hardcore")) == (
+        "Zezima Hardcore Ironman"
     )
     assert render_template("{status} {old_name}", ev("player", "renamed", old_name="a_b")) == (
         r"renamed a\_b"
@@ -530,3 +709,206 @@ def test_back_with_progress_takes_the_progress_colour() -> None:
     embed = build_messages(items, Style())[0].body["embeds"][0]  # type: ignore[index]
     assert embed["color"] == COLOR_BOSS
     assert embed["description"] == "back on the hiscores\nZulrah: 100 kills"
+
+
+# -- prices as players write them --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "short", "with_exact"),
+    [
+        (0, "0 gp", "0 gp"),
+        (950, "950 gp", "950 gp"),
+        (999, "999 gp", "999 gp"),
+        (1_000, "1k", "1k"),
+        (1_234, "1.23k", "1.23k (1,234 gp)"),
+        (9_999, "10k", "10k (9,999 gp)"),
+        (12_345, "12.3k", "12.3k (12,345 gp)"),
+        (950_000, "950k", "950k"),
+        (999_499, "999k", "999k (999,499 gp)"),
+        (999_500, "1m", "1m (999,500 gp)"),
+        (1_000_000, "1m", "1m"),
+        (1_234_567, "1.23m", "1.23m (1,234,567 gp)"),
+        (7_490_000, "7.49m", "7.49m"),
+        (12_300_000, "12.3m", "12.3m"),
+        (12_345_678, "12.3m", "12.3m (12,345,678 gp)"),
+        (999_999_999, "1b", "1b (999,999,999 gp)"),
+        (1_200_000_000, "1.2b", "1.2b"),
+        (1_650_000_000, "1.65b", "1.65b"),
+        (1_155_000_000, "1.16b", "1.16b (1,155,000,000 gp)"),  # half up, as players round
+        (2_147_483_647, "2.15b", "2.15b (2,147,483,647 gp)"),
+        (-1_234_567, "-1.23m", "-1.23m (-1,234,567 gp)"),
+        (None, "?", "?"),
+        (True, "?", "?"),
+        ("1b", "?", "?"),
+    ],
+)
+def test_price_format(value: object, short: str, with_exact: str) -> None:
+    assert fmt_gp(value) == short
+    assert price_text(value) == with_exact
+
+
+@pytest.mark.parametrize(
+    ("alert", "title", "lines"),
+    [
+        (dict(rule="above", old=1_500_000_000, new=1_650_000_000, threshold=1_600_000_000),
+         "📈 Twisted bow rose above 1.6b",
+         ["Now 1.65b (1,650,000,000 gp)", "Was 1.5b · up 10.0%"]),
+        (dict(rule="below", old=1_250_000_000, new=1_150_000_000, threshold=1_234_567_890),
+         "📉 Twisted bow fell below 1.23b (1,234,567,890 gp)",
+         ["Now 1.15b (1,150,000,000 gp)", "Was 1.25b · down 8.0%"]),
+        (dict(rule="change", direction="up", old=1_400_000_000, new=1_473_000_000,
+              threshold=1_470_000_000, change_pct=5.21, window="1h"),
+         "📈 Twisted bow up 5.2% on the 1h average",
+         ["Now 1.47b (1,473,000,000 gp)", "1h average 1.4b"]),
+        (dict(rule="change", direction="down", old=7_450_000, new=7_000_000,
+              threshold=7_077_500, change_pct=-6.04, window="5m", metric="Old school bond"),
+         "📉 Old school bond down 6.0% on the 5m average",
+         ["Now 7m (7,000,000 gp)", "5m average 7.45m"]),
+        (dict(rule="above", rules=["above", "change"], old=1_500_000_000, new=1_650_000_000,
+              threshold=1_600_000_000, change_pct=6.9),
+         "📈 Twisted bow rose above 1.6b",
+         ["Now 1.65b (1,650,000,000 gp)", "Was 1.5b · up 10.0%",
+          "Also up 6.9% on the 1h average"]),
+        (dict(rule="change", rules=["change", "below"], direction="down", old=1_300_000_000,
+              new=1_150_000_000, threshold=1_235_000_000, change_pct=-11.54),
+         "📉 Twisted bow down 11.5% on the 1h average",
+         ["Now 1.15b (1,150,000,000 gp)", "1h average 1.3b", "Also fell below 1.2b"]),
+        (dict(rule="above", old=900, new=1_100, threshold=1_000, metric="Feather"),
+         "📈 Feather rose above 1k",
+         ["Now 1.1k (1,100 gp)", "Was 900 gp · up 22.2%"]),
+    ],
+)
+def test_price_alert_says_above_or_below_in_players_numbers(
+    alert: dict[str, object], title: str, lines: list[str]
+) -> None:
+    p = price_event(**alert)
+    (message,) = build_messages([(1, p)], Style())
+    embed = message.body["embeds"][0]  # type: ignore[index]
+    assert embed["title"] == title
+    assert embed["description"].splitlines() == lines
+    assert discord_limits_problems(message.body) == []
+
+
+# -- each fact once ----------------------------------------------------------------------------
+
+
+def test_a_kill_count_and_its_band_are_one_fact() -> None:
+    items = numbered(
+        ev("boss", "Vorkath", old=495, new=500, threshold=500),
+        ev("achievement", "500 Vorkath kills", new=500, milestone=True),
+    )
+    (embed,) = build_messages(items, Style())[0].body["embeds"]  # type: ignore[misc]
+    assert embed["title"] == "🏆 500 Vorkath kills"
+    assert "description" not in embed  # "Vorkath: 500 kills" would only repeat the title
+    (text,) = build_messages(items, Style(format="text"))
+    assert text.body["content"] == "🏆 **Zezima** — 500 Vorkath kills"
+    assert text.delivery_ids == (101, 102)
+
+
+def test_a_jump_over_two_bands_rides_in_the_higher() -> None:
+    items = numbered(
+        ev("boss", "Vorkath", old=450, new=1_003, threshold=1_000),
+        ev("achievement", "500 Vorkath kills", new=500, milestone=True),
+        ev("achievement", "1,000 Vorkath kills", new=1_000, milestone=True),
+    )
+    embeds = build_messages(items, Style())[0].body["embeds"]
+    assert [(e["title"], e.get("description")) for e in embeds] == [  # type: ignore[index]
+        ("🏆 500 Vorkath kills", None),
+        ("🏆 1,000 Vorkath kills", "Vorkath: 1,003 kills"),
+    ]
+
+
+def test_a_virtual_level_past_99_keeps_its_line() -> None:
+    items = numbered(
+        ev("levelup", "Attack", old=97, new=100, threshold=100, milestone=True),
+        ev("achievement", "99 Attack", new=99, milestone=True),
+    )
+    (embed,) = build_messages(items, Style())[0].body["embeds"]  # type: ignore[misc]
+    assert (embed["title"], embed["description"]) == ("🏆 99 Attack", "Attack 97 → 100")
+
+
+def test_an_achievement_of_another_metric_or_scale_is_not_a_twin() -> None:
+    items = numbered(
+        ev("levelup", "Attack", old=90, new=91, threshold=91),
+        ev("xp", "Strength", old=49_000_000, new=50_100_000, threshold=50_000_000),
+        ev("achievement", "99 Strength", new=99, milestone=True),
+    )
+    embeds = build_messages(items, Style())[0].body["embeds"]
+    assert embeds[0]["description"] == "Attack 90 → 91\nStrength 50M XP"  # type: ignore[index]
+    assert "description" not in embeds[1]  # type: ignore[index]
+
+
+def test_payloads_from_before_about_still_merge_99s_as_before() -> None:
+    old = [ev("levelup", "Attack", old=98, new=99, threshold=99, milestone=True),
+           ev("achievement", "99 Attack", new=99, milestone=True)]
+    for p in old:
+        for key in ("about", "scale", "icon_url"):
+            p.pop(key, None)
+    (embed,) = build_messages(numbered(*old), Style())[0].body["embeds"]  # type: ignore[misc]
+    assert embed["title"] == "🏆 99 Attack" and "thumbnail" not in embed
+
+
+@pytest.mark.parametrize(
+    ("events", "line"),
+    [
+        ([("Clue Scrolls (hard)", 99, 100, 100), ("Clue Scrolls (all)", 499, 500, 500)],
+         "Clue scrolls: 100 hard · 500 in all"),
+        ([("Clue Scrolls (hard)", 95, 105, 100), ("Clue Scrolls (elite)", 49, 50, 50),
+          ("Clue Scrolls (all)", 490, 506, 500)],
+         "Clue scrolls: 105 hard (passed 100), 50 elite · 506 in all"),
+        ([("Clue Scrolls (master)", 9, 10, 10)], "Clue Scrolls (master): 10 completed"),
+        ([("Clue Scrolls (all)", 99, 100, 100)], "Clue Scrolls (all): 100 completed"),
+    ],
+)
+def test_a_clue_and_the_all_count_are_one_line(
+    events: list[tuple[str, int, int, int]], line: str
+) -> None:
+    items = numbered(*(ev("clue", m, old=o, new=n, threshold=t) for m, o, n, t in events))
+    (embed,) = build_messages(items, Style())[0].body["embeds"]  # type: ignore[misc]
+    assert embed["description"] == line
+    assert embed["title"] == "Clue scrolls"
+    (text,) = build_messages(items, Style(format="text"))
+    assert text.body["content"] == f"**Zezima** — {line}"
+    assert len(text.delivery_ids) == len(events)
+
+
+def test_a_clue_template_keeps_one_line_per_event() -> None:
+    items = numbered(ev("clue", "Clue Scrolls (hard)", old=99, new=100, threshold=100),
+                     ev("clue", "Clue Scrolls (all)", old=499, new=500, threshold=500))
+    style = Style(format="text", templates={"clue": "{player}: {count} {clue}"})
+    (text,) = build_messages(items, style)
+    assert str(text.body["content"]).splitlines() == [
+        "Zezima: 100 Clue Scrolls (hard)", "Zezima: 500 Clue Scrolls (all)",
+    ]
+
+
+def test_no_picture_unless_the_poller_verified_one() -> None:
+    p = ev("boss", "Mad Angel", old=45, new=50, threshold=50)
+    assert "icon_url" not in p
+    (embed,) = build_messages([(1, p)], Style())[0].body["embeds"]  # type: ignore[misc]
+    assert "thumbnail" not in embed
+    bad = ev("levelup", "Attack", old=1, new=2, icon_url="javascript:x",
+             account_type="Ironman", account_icon_url="not a url")
+    (embed,) = build_messages([(1, bad)], Style())[0].body["embeds"]  # type: ignore[misc]
+    assert "thumbnail" not in embed
+    assert embed["author"] == {"name": "Zezima (Ironman)", "url": bad["profile_url"]}
+
+
+@pytest.mark.parametrize(
+    ("mode", "author"),
+    [
+        ("regular", "Zezima"),
+        ("ironman", "Zezima (Ironman)"),
+        ("hardcore", "Zezima (Hardcore Ironman)"),
+        ("ultimate", "Zezima (Ultimate Ironman)"),
+        ("deadman", "Zezima"),
+    ],
+)
+def test_the_account_type_is_marked_in_every_embed(mode: str, author: str) -> None:
+    items = numbered(ev("levelup", "Attack", mode=mode, old=1, new=2),
+                     ev("achievement", "Base 60 Stats", mode=mode, new=60, milestone=True))
+    embeds = build_messages(items, Style())[0].body["embeds"]
+    for e in embeds:  # type: ignore[union-attr]
+        assert e["author"]["name"] == author
+        assert ("icon_url" in e["author"]) == (author != "Zezima")

@@ -277,11 +277,13 @@ def test_the_alert_renders_as_a_price_embed(tmp_path: Path, store: Store) -> Non
     (pending,) = store.pending_deliveries(clock.now)
     (message,) = build_messages([(pending.delivery_id, pending.payload)], Style())
     (embed,) = message.body["embeds"]  # type: ignore[misc]
-    assert embed["title"] == "📈 Twisted bow"
+    assert embed["title"] == "📈 Twisted bow rose above 1.6b"
     assert embed["url"] == "https://prices.runescape.wiki/osrs/item/20997"
     assert embed["thumbnail"] == {"url": "https://oldschool.runescape.wiki/images/Twisted_bow.png"}
-    assert "Price: 1,650,000,000 gp" in embed["description"]
-    assert "Alert at: 1,600,000,000 gp" in embed["description"]
+    assert embed["description"].splitlines()[:2] == [
+        "Now 1.65b (1,650,000,000 gp)", "Was 1.5b · up 10.0%",
+    ]
+    assert pending.payload["watch_above"] == 1_600_000_000
 
 
 def test_watch_problems_for_check(tmp_path: Path, store: Store) -> None:

@@ -181,10 +181,12 @@ def test_a_traders_timeline(world: World) -> None:
 
     # Exactly the alerts a trader expects, each in its own channel, each once.
     assert world.price_alerts("market") == [
-        "📈 Twisted bow | Price: 1,650,000,000 gp",
-        "📉 Twisted bow | Price: 1,150,000,000 gp",
+        "📈 Twisted bow rose above 1.6b | Now 1.65b (1,650,000,000 gp)",
+        "📉 Twisted bow fell below 1.2b | Now 1.15b (1,150,000,000 gp)",
     ]
-    assert world.price_alerts("bonds") == ["📈 Old school bond | Price: 7,490,000 gp"]
+    assert world.price_alerts("bonds") == [
+        "📈 Old school bond up 7.0% on the 1h average | Now 7.49m (7,490,000 gp)"
+    ]
     assert world.price_alerts("clan") == []
     clan = [e["description"] for m in world.discord.messages_for(world.hooks["clan"])
             for e in m.body["embeds"]]
@@ -192,7 +194,7 @@ def test_a_traders_timeline(world: World) -> None:
     embed = world.discord.messages_for(world.hooks["market"])[0].body["embeds"][0]
     assert embed["url"] == "https://prices.runescape.wiki/osrs/item/20997"
     assert embed["thumbnail"]["url"] == "https://oldschool.runescape.wiki/images/Twisted_bow.png"
-    assert "Alert at: 1,600,000,000 gp" in embed["description"]
+    assert "Was 1.5b · up 10.0%" in embed["description"]
 
     # /latest once per run, /mapping once for the day, every call with our contact.
     calls = prices.calls()
