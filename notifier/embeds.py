@@ -5,9 +5,9 @@ What an embed looks like (SPEC "Events and messages"), each fact said once:
 - The player is the author, linked to their hiscores page, marked with their account type as the
   game does ("Lynx Titan (Hardcore Ironman)" with the helm badge); the name is nowhere else.
 - A player's plain facts from one poll form one embed: a title naming the kind of news ("Level
-  ups", "Kill count", "3 updates"), one line per fact, a colour per kind, the first verified
-  picture as thumbnail, combat and total level in the footer (combat left out when a combat
-  level-up is among the lines), the snapshot time as timestamp.
+  ups", "Kill count", "Levels, combat and clues"), one line per fact, a colour per kind, the
+  first verified picture as thumbnail, combat and total level in the footer (combat left out
+  when a combat level-up is among the lines), the snapshot time as timestamp.
 - Milestones get an embed of their own in gold, titled by the milestone ("🏆 500 Vorkath kills");
   the events that earned it ride in it (see :mod:`notifier.facts`), and their line is shown
   only when it adds something ("Vorkath: 503 kills"). The footer is on the first embed of a
@@ -221,6 +221,19 @@ _KIND_TITLES: dict[str, tuple[str, str]] = {  # kind → (one fact, several)
     "achievement": ("Achievement", "Achievements"),
     "player": ("Hiscores", "Hiscores"),
 }
+# Several kinds in one embed: "Levels, combat and clues".
+_KIND_NOUNS = {
+    "levelup": "levels", "xp": "XP", "combat": "combat", "boss": "kill counts", "clue": "clues",
+    "activity": "activities", "achievement": "achievements", "player": "status",
+}
+
+
+def _kinds_title(kinds: Sequence[object]) -> str:
+    nouns = list(dict.fromkeys(_KIND_NOUNS.get(str(k), "updates") for k in kinds))
+    text = nouns[0] if len(nouns) == 1 else ", ".join(nouns[:-1]) + " and " + nouns[-1]
+    return text[:1].upper() + text[1:]
+
+
 # A single hiscores-status event: the title is the news, the description its detail.
 _PLAYER_NEWS = {"missing": "Missing from the hiscores", "back": "Back on the hiscores"}
 
@@ -254,7 +267,7 @@ def _plain_embed(facts: Sequence[Fact], *, footer: bool) -> Embed:
             one, several = _KIND_TITLES.get(str(kind), ("Update", "Updates"))
             title = one if len(facts) == 1 else several
         else:
-            title = f"{len(facts):,} updates"
+            title = _kinds_title([p.get("kind") for p in mains])
         description = describe([shown(f.line()) for f in facts])
     embed = _embed(first, title, color, description, payloads, footer=footer)
     return Embed(embed, [i for f in facts for i in f.ids])

@@ -96,7 +96,7 @@ def test_golden_mixed_levelups() -> None:
     messages = build_messages(items, Style())
     check_golden("mixed_levelups", messages)
     (embed,) = messages[0].body["embeds"]  # type: ignore[misc]
-    assert embed["title"] == "6 updates"
+    assert embed["title"] == "Levels, XP, combat, kill counts and clues"
     assert embed["thumbnail"] == {"url": WIKI + "Attack_icon.png"}
     # "Combat level 125 → 126" is a line: the footer does not say combat 126 again.
     assert embed["footer"] == {"text": "Total 2,277"}
@@ -275,7 +275,7 @@ def test_golden_typical_poll_embeds() -> None:
     embeds = message.body["embeds"]
     assert isinstance(embeds, list)
     assert [e["title"] for e in embeds] == [
-        "3 updates",
+        "Levels, combat and clues",
         "🏆 99 Strength",
         "🏆 500 Vorkath kills",
         "Level up",
@@ -441,7 +441,7 @@ def test_grouped_by_player_and_poll() -> None:
         ("A", "Magic 1 → 2"),
     ]
     assert [e["timestamp"] for e in embeds] == [T1, T1, T2]  # type: ignore[index]
-    assert embeds[1]["title"] == "2 updates"  # type: ignore[index]
+    assert embeds[1]["title"] == "Levels and kill counts"  # type: ignore[index]
     assert message.delivery_ids == (101, 102, 103, 104, 105)
 
 
@@ -526,7 +526,9 @@ def test_real_pipeline_payloads_render() -> None:
     assert discord_limits_problems(message.body) == []
     assert message.delivery_ids == (0, 1, 2, 3)
     embeds = message.body["embeds"]
-    assert [e["title"] for e in embeds] == ["2 updates", "🏆 99 Attack"]  # type: ignore[index]
+    assert [e["title"] for e in embeds] == [  # type: ignore[index]
+        "Kill counts and status", "🏆 99 Attack",
+    ]
     assert embeds[0]["description"] == (  # type: ignore[index]
         "Vorkath: now on the hiscores at 57 kills\nback on the hiscores"
     )
