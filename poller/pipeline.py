@@ -20,7 +20,7 @@ from . import game, plausibility
 from .errors import OSRSApiError, PlayerNotFound
 from .events import Event, Presence, decreases, derive, next_presence
 from .hiscores import profile_url
-from .snapshot import Snapshot
+from .snapshot import Snapshot, union_layouts
 
 if TYPE_CHECKING:
     import threading
@@ -135,6 +135,8 @@ def high_water(a: Snapshot, b: Snapshot) -> Snapshot:
         activities=merge(a.activities, b.activities),
         overall_level=level,
         ranks=b.ranks,
+        # Rows either side had: a metric the reference knew as unranked can still "appear".
+        layout=union_layouts(a.layout, b.layout),
     )
 
 

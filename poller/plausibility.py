@@ -116,7 +116,10 @@ class Gain:
 
 def gains(before: Snapshot, after: Snapshot) -> list[Gain]:
     """Every gain that takes play (skills with a rate, bosses), most hours first. Losses and
-    unknown values count nothing; a metric known only in ``after`` counts from zero."""
+    unknown values count nothing; a metric known only in ``after`` counts from zero — unless
+    ``before``'s layout had no row for it (a row new to the hiscores or to this release): that
+    value is a baseline, as events.derive takes it, and no gain. (A layout stored before
+    layouts were cannot say; it still counts from zero, and the window grows with the time.)"""
     out: list[Gain] = []
     for values_b, values_a, rate_of in (
         (before.skills, after.skills, _skill_rate),
@@ -124,6 +127,8 @@ def gains(before: Snapshot, after: Snapshot) -> list[Gain]:
     ):
         for name, new in values_a.items():
             known = values_b.get(name)
+            if known is None and before.had_row(name) is False:
+                continue
             old = known if known is not None and known > 0 else 0
             if new > old:
                 rate = rate_of(name)
@@ -141,6 +146,8 @@ def hours(before: Snapshot, after: Snapshot) -> float:
 def _capped_skill(before: Snapshot, after: Snapshot, window: float) -> str | None:
     for name, cap in XP_PER_HOUR_CAP.items():
         new, old = after.skills.get(name), before.skills.get(name)
+        if old is None and before.had_row(name) is False:
+            continue  # a row new to the layout: a baseline (see gains)
         if new is not None and new - max(old or 0, 0) > cap * window:
             return name
     return None

@@ -206,6 +206,14 @@ def intern_layout(names: Iterable[str]) -> Layout:
     return layout
 
 
+def union_layouts(a: Layout | None, b: Layout | None) -> Layout | None:
+    """The rows either snapshot had, for a snapshot merged from both (the rollback
+    reference): an unknown side adds nothing, and only two unknowns stay unknown."""
+    if a is None or b is None:
+        return b if a is None else a
+    return a if a is b else intern_layout(a | b)
+
+
 def _layout_bits(layout: Layout) -> tuple[bytes, list[str]]:
     """The layout as a bitset over storage codes (no trailing zero bytes, so a layout has one
     encoding), and the names outside the storage table, sorted."""
