@@ -267,7 +267,7 @@ def test_poll_alerts_through_the_outbox_to_the_watchs_webhook(
     assert second.code == 0, second
     assert "Twisted bow: 1,495,000,000 → 1,655,000,000 gp (above 1,600,000,000)" in second.out
     (embed,) = web.embeds("111111111111111111")
-    assert embed["title"] == "📈 Twisted bow"
+    assert embed["title"] == "📈 Twisted bow rose above 1.6b"
     assert embed["url"] == "https://prices.runescape.wiki/osrs/item/20997"
     clan = web.embeds("222222222222222222")
     assert len(clan) == 1 and "Cooking 50 → 51" in str(clan[0]["description"])
