@@ -147,8 +147,6 @@ MAX_TOTAL_XP = MAX_XP * len(SKILLS)  # 4.8B
 # these, so a larger value is a broken response, not a record (see hiscores.parse_json).
 MAX_RANK = 2**31 - 1
 MAX_SCORE = 2**31 - 1
-# What the hiscores write for "not ranked" in rank, xp, level or score.
-UNRANKED = -1
 
 
 def _build_xp_table() -> tuple[int, ...]:

@@ -34,7 +34,7 @@ from .game import (
     level_for_xp,
     start_level,
 )
-from .snapshot import Snapshot, intern_layout
+from .snapshot import Snapshot
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -170,13 +170,12 @@ def _parse_rows(skills_raw: object, acts_raw: object) -> Snapshot:
     # skills, the start levels of the unranked ones, and the rows under names we do not know
     # (a skill newer than this release, which the Overall includes).
     ranked_levels = ranked_xp = ranked_count = unranked_levels = skill_rows = foreign_rows = 0
-    # Locals, not globals, in the loops below: this is the hot path of every poll.
     table, xp_99, max_xp, max_rank, max_score = XP_TABLE, XP_99, MAX_XP, MAX_RANK, MAX_SCORE
 
     # The hot path of every poll: one dict lookup gives the row's canonical name (our own
     # string, so 10,000 snapshots share their keys instead of holding each body's copies),
-    # and a few inline comparisons check its range; anything unusual falls to the helpers,
-    # which know the exact error to raise.
+    # and a few inline comparisons against locals check its range; anything unusual falls to
+    # the helpers, which know the exact error to raise.
     for entry in skills_raw:
         try:
             name = _SKILL_CANON[entry["name"]]
@@ -262,7 +261,7 @@ def _parse_rows(skills_raw: object, acts_raw: object) -> Snapshot:
         activities=activities,
         overall_level=overall_level,
         ranks=ranks,
-        layout=intern_layout(seen),
+        layout=frozenset(seen),  # interned by Snapshot: every answer of a layout shares one
     )
 
 

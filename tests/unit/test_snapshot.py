@@ -133,7 +133,8 @@ def test_layout_takes_part_in_equality_ranks_do_not() -> None:
     # A response that gained a row is a new snapshot (stored), so the next diff knows the row.
     assert with_row != without and with_row != unknown and without != unknown
     assert with_row.encode() != without.encode()
-    assert with_row == Snapshot(**values, layout=frozenset({"Vorkath", "Attack"}), ranks={"Attack": 3})
+    same = Snapshot(**values, layout=frozenset({"Vorkath", "Attack"}), ranks={"Attack": 3})
+    assert with_row == same
 
 
 def test_had_row_tells_new_from_unranked() -> None:
