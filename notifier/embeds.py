@@ -248,6 +248,11 @@ def _player_news(p: Mapping[str, object]) -> tuple[str, str | None] | None:
         return _PLAYER_NEWS["back"], None
     if metric == "renamed":
         return f"Renamed from {escape_markdown(str(p.get('old_name') or '?'))}", None
+    if metric == "new_account":
+        return "A new account wears this name", (
+            "Its stats are no continuation of the old ones: tracking starts afresh from here "
+            "(the old history is kept apart)."
+        )
     return None
 
 

@@ -234,6 +234,8 @@ def event_line(p: Mapping[str, object], *, passed: bool = True) -> str:
             return "back on the hiscores"
         if metric == "renamed":
             return f"renamed from {p.get('old_name', '?')}"
+        if metric == "new_account":
+            return "the name now belongs to another account (tracking starts afresh)"
         return metric
     if kind == "price":
         old = p.get("old")

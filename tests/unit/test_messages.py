@@ -914,3 +914,15 @@ def test_the_account_type_is_marked_in_every_embed(mode: str, author: str) -> No
     for e in embeds:  # type: ignore[union-attr]
         assert e["author"]["name"] == author
         assert ("icon_url" in e["author"]) == (author != "Zezima")
+
+
+def test_a_name_now_worn_by_another_account_is_said_once_plainly() -> None:
+    messages = build_messages(numbered(ev("player", "new_account", player="Zezima")), Style())
+    [message] = messages
+    [embed] = message.body["embeds"]  # type: ignore[index]
+    assert embed["title"] == "A new account wears this name"
+    assert "starts afresh" in embed["description"]
+    assert embed["color"] == COLOR_PLAYER
+    assert not discord_limits_problems(message.body)
+    line = text_line(ev("player", "new_account", player="Zezima"))
+    assert "another account" in line and "Zezima" in line
