@@ -73,6 +73,10 @@ class FakeHiscores:
     ) -> None:
         self.replies[(board, _key(name))] = Reply(body=json.dumps(body))
 
+    def set_raw(self, name: str, text: str, board: str = "hiscore_oldschool") -> None:
+        """Any body at all, sent as JSON: for answers no real parser should accept."""
+        self.replies[(board, _key(name))] = Reply(body=text)
+
     def set_status(self, name: str, status: int, board: str = "hiscore_oldschool") -> None:
         self.replies[(board, _key(name))] = Reply(status=status, body="", content_type="text/plain")
 
