@@ -108,10 +108,12 @@ class Context:
         return self._settings
 
     def open_store(self) -> Store:
-        from .store import StoreError, open_store
+        from .store import DatabaseFull, StoreError, open_store
 
         try:
             return open_store(self.settings().database_url)
+        except DatabaseFull:
+            raise  # no setup error: main() says it in one line, exit 1
         except StoreError as exc:
             raise UserError(str(exc)) from exc
 
@@ -609,6 +611,12 @@ def main(argv: list[str] | None = None) -> NoReturn:
             raise
         from notifier.webhook import mask_url
 
+        from .store import StoreError
+
+        if isinstance(exc, StoreError):
+            # Already one line naming the cause (a full disk, a damaged file) and what to do.
+            click.echo(f"error: {mask_url(str(exc))}", err=True)
+            sys.exit(EXIT_PARTIAL)
         click.echo(
             f"error: unexpected {type(exc).__name__}: {mask_url(str(exc))} "
             "(run with --debug for the traceback)",

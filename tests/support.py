@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import responses
 
 from poller import game
@@ -143,3 +144,19 @@ def sqlite_dump(db: Path) -> list[str]:
         return list(conn.iterdump())
     finally:
         conn.close()
+
+
+def cap_database_growth(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk without a small filesystem: every SQLite database opened from now on (until
+    ``monkeypatch`` undoes it) fails to grow with SQLITE_FULL, "database or disk is full".
+    ``max_page_count`` never goes below the file's size, so 1 means "not one page more"."""
+    import poller.store
+
+    real = poller.store.connect
+
+    def capped(target, **kwargs):  # type: ignore[no-untyped-def]
+        db = real(target, **kwargs)
+        db.execute_sql("PRAGMA max_page_count = 1")
+        return db
+
+    monkeypatch.setattr(poller.store, "connect", capped)

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backend import connect, mask_url, parse_url
+from .backend import connect, database_error, mask_url, parse_url, use_wal
 from .migrations import MIGRATIONS, current_version, migrate
 from .queries import Store
 from .values import (
     AnomalyRow,
     AttemptRow,
+    DatabaseFull,
     EventRow,
     LockHeld,
     OutboxEntry,
@@ -39,6 +40,7 @@ __all__ = [
     "MIGRATIONS",
     "AnomalyRow",
     "AttemptRow",
+    "DatabaseFull",
     "EventRow",
     "LockHeld",
     "OutboxEntry",
@@ -62,22 +64,20 @@ def open_store(url: str, **connect_kwargs: Any) -> Store:
 
     ``connect_kwargs`` go to ``psycopg2.connect`` for PostgreSQL (e.g.
     ``options="-c search_path=osrs"``); SQLite takes none. Every failure — unknown scheme,
-    missing directory, unreachable server, a schema from a newer release — is a one-line
-    :class:`StoreError` with any password masked.
+    missing directory, unreachable server, a schema from a newer release, a file or database
+    that is not osrs-notify's (an empty file included: only a missing file or a database with
+    no tables is new), a damaged file — is a one-line :class:`StoreError` with any password
+    masked; a full disk is its subclass :class:`DatabaseFull`.
     """
     target = parse_url(url)
     db = connect(target, **connect_kwargs)
     try:
         migrate(db, target.masked)
+        use_wal(db, target)
     except StoreError:
         db.close()
         raise
     except Exception as exc:
         db.close()
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        from .backend import scrub
-
-        raise StoreError(
-            f"cannot prepare database {target.masked}: {scrub(text, target.location)}"
-        ) from exc
+        raise database_error(exc, target, f"cannot prepare database {target.masked}") from exc
     return Store(db, target)

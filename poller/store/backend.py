@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ._peewee import peewee as pw
-from .values import StoreError
+from .values import DatabaseFull, StoreError
 
 if TYPE_CHECKING:
     from .queries import Store
@@ -33,6 +33,21 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 PG_CONNECT_TIMEOUT_S = 10
 
 _PASSWORD_IN_QUERY = re.compile(r"(?i)(\bpassword=)[^&\s]*")
+
+# The first 16 bytes of every SQLite database file (https://sqlite.org/fileformat.html).
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+# SQLite's own words (sqlite3_errstr) for a full disk and a damaged file, and PostgreSQL's
+# SQLSTATE and errno text for a full disk: matched on the text because peewee re-raises driver
+# errors under its own classes and only the message is common to every wrapping.
+_SQLITE_FULL = "database or disk is full"
+_SQLITE_DAMAGED = ("database disk image is malformed", "file is not a database")
+_PG_DISK_FULL = "53100"
+_NO_SPACE = "No space left on device"
+# What a ROLLBACK says when SQLite has already rolled the transaction back by itself (as it does
+# on a full disk): peewee's rollback on the way out then fails too, and that echo would be the
+# error the user sees instead of the one that caused it.
+_ROLLBACK_ECHOES = ("cannot rollback - no transaction is active", "no such savepoint")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,16 +147,41 @@ def connect(target: Target, **connect_kwargs: Any) -> pw.Database:
     if target.kind == "sqlite":
         if connect_kwargs:
             raise StoreError(f"SQLite takes no connection options (got {sorted(connect_kwargs)})")
+        if not target.memory:
+            check_sqlite_file(Path(target.location))
         db: pw.Database = _sqlite(target)
     else:
         db = _postgres(target, connect_kwargs)
     try:
         db.connect()
     except Exception as exc:  # driver errors differ per backend; all mean "cannot open"
-        raise StoreError(
-            f"cannot open database {target.masked}: {scrub(_one_line(exc), target.location)}"
-        ) from None
+        raise database_error(exc, target, f"cannot open database {target.masked}") from None
     return db
+
+
+def check_sqlite_file(file: Path) -> None:
+    """Refuse, before SQLite opens it, a file that exists but is no database of ours to start:
+    SQLite would take an empty file for a new database (and every player would be silently
+    baselined again), and its "file is not a database" says nothing of what to do."""
+    try:
+        with file.open("rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return  # a new database: SQLite creates it
+    except OSError as exc:
+        raise StoreError(f"cannot read database file {file}: {exc.strerror or exc}") from None
+    if not head:
+        # Our own first run writes the header within microseconds of creating the file, so an
+        # empty file is someone else's (`touch`, a failed copy or restore), not a fresh start.
+        raise StoreError(
+            f"database file {file} is empty (0 bytes), not an osrs-notify database: remove it "
+            "to start a new database there, or point the database setting at the right file"
+        )
+    if head != SQLITE_HEADER:
+        raise StoreError(
+            f"database file {file} is not a SQLite database: point the database setting at "
+            "the right file, or move this one aside to start a new database"
+        )
 
 
 def _sqlite(target: Target) -> pw.SqliteDatabase:
@@ -150,9 +190,9 @@ def _sqlite(target: Target) -> pw.SqliteDatabase:
         ("busy_timeout", SQLITE_BUSY_TIMEOUT_MS),
     ]
     if not target.memory:
-        # WAL lets `players list` read while a poll writes; NORMAL is durable across an
-        # application crash (only an OS crash can lose the last commit), and far faster.
-        pragmas += [("journal_mode", "wal"), ("synchronous", "normal")]
+        # NORMAL is durable across an application crash (only an OS crash can lose the last
+        # commit), and far faster. WAL is set by use_wal() once the file is known to be ours.
+        pragmas.append(("synchronous", "normal"))
     return pw.SqliteDatabase(
         target.location,
         pragmas=pragmas,
@@ -165,6 +205,14 @@ def _sqlite(target: Target) -> pw.SqliteDatabase:
         thread_safe=not target.memory,
         check_same_thread=not target.memory,
     )
+
+
+def use_wal(db: pw.Database, target: Target) -> None:
+    """WAL lets `players list` read while a poll writes. Set only after the schema check, since
+    switching the journal mode writes to the file and a file that is not ours is left as it
+    was; the mode is kept in the file, so every later connection (any thread's) uses it."""
+    if target.kind == "sqlite" and not target.memory:
+        db.execute_sql("PRAGMA journal_mode = wal")
 
 
 def _postgres(target: Target, kwargs: dict[str, Any]) -> pw.PostgresqlDatabase:
@@ -233,6 +281,63 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def first_cause(exc: BaseException) -> BaseException:
+    """The error that started a failure rather than the failed ROLLBACK it provoked (see
+    ``_ROLLBACK_ECHOES``): follows the implicit chain past each echo."""
+    seen: set[int] = set()
+    while exc.__context__ is not None and id(exc) not in seen:
+        if not any(echo in str(exc) for echo in _ROLLBACK_ECHOES):
+            break
+        seen.add(id(exc))
+        exc = exc.__context__
+    return exc
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether a database failure comes down to a full disk."""
+    cause = first_cause(exc)
+    return _disk_full(cause, _one_line(cause))
+
+
+def _disk_full(exc: BaseException, text: str) -> bool:
+    if _SQLITE_FULL in text or _NO_SPACE in text:
+        return True
+    # peewee keeps the driver's exception as its first argument and as the implicit context.
+    return any(
+        getattr(e, "pgcode", None) == _PG_DISK_FULL for e in (exc, exc.__context__, *exc.args)
+    )
+
+
+def database_error(exc: BaseException, target: Target, context: str) -> StoreError:
+    """One line for a database failure, scrubbed of secrets: a full disk or a damaged SQLite
+    file named as such with what to do, anything else as ``context: driver text``."""
+    cause = first_cause(exc)
+    if isinstance(cause, StoreError):
+        return cause  # already one line (a migration step that failed, say)
+    text = scrub(_one_line(cause), target.location)
+    if _disk_full(cause, text):
+        if target.kind == "postgresql":
+            return DatabaseFull(
+                f"the database server's disk is full ({text}): could not write to "
+                f"{target.masked} (the failed write was undone); free space on the server "
+                "and run again"
+            )
+        where = (
+            "memory" if target.memory
+            else f"space on the disk holding {Path(target.location).parent}"
+        )
+        return DatabaseFull(
+            f"{_SQLITE_FULL}: could not write to {target.masked} (the failed write was "
+            f"undone); free {where} and run again"
+        )
+    if target.kind == "sqlite" and any(damage in text for damage in _SQLITE_DAMAGED):
+        return StoreError(
+            f"database file {target.location} is damaged ({text}): restore it from a backup, "
+            "or move it aside to start a new database"
+        )
+    return StoreError(f"{context}: {text}")
+
+
 def store_errors(store_of: Callable[[Any], Store]) -> Callable[[F], F]:
     """Decorate the public methods of the Store (and of the helpers built on it): a database
     failure leaves as a one-line StoreError with secrets scrubbed (the CLI prints it), and a
@@ -247,9 +352,7 @@ def store_errors(store_of: Callable[[Any], Store]) -> Callable[[F], F]:
             except pw.PeeweeException as exc:
                 store = store_of(self)
                 store._drop_broken_connection()
-                text = " ".join(str(exc).split()) or type(exc).__name__
-                text = scrub(text, store._target.location)
-                raise StoreError(f"database error on {store.url}: {text}") from exc
+                raise database_error(exc, store._target, f"database error on {store.url}") from exc
 
         return wrapper  # type: ignore[return-value]
 

@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Callable
 
 from ._peewee import peewee as pw
+from .backend import is_disk_full
 from .values import StoreError
 
 Migration = Callable[[pw.Database], None]
@@ -205,6 +206,34 @@ def schema_version(db: pw.Database) -> int:
     return int(row[0]) if row else 0
 
 
+def _foreign_tables(db: pw.Database) -> list[str]:
+    """Tables in a database (PostgreSQL: in the current schema) without our schema marker.
+
+    Only a database with no tables at all is taken for a new one. Anything else belongs to
+    another program, or is ours with its ``meta`` row lost: creating our tables among its
+    tables would mix two programs' data, and treating ours as new would baseline every player
+    again, silently.
+    """
+    return [t for t in db.get_tables() if not t.startswith("sqlite_")]  # SQLite's own tables
+
+
+def _not_ours(db: pw.Database, where: str, tables: list[str]) -> StoreError:
+    shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+    if _is_pg(db):
+        schema = db.execute_sql("SELECT current_schema()").fetchone()[0]
+        return StoreError(
+            f"database {where} is not an osrs-notify database: schema {schema!r} has tables "
+            f"({shown}) but no osrs-notify schema marker; use a database of its own, or an "
+            "empty schema (CREATE SCHEMA osrs, then add ?options=-c%20search_path%3Dosrs to "
+            "the URL)"
+        )
+    return StoreError(
+        f"database {where} is not an osrs-notify database: it has tables ({shown}) but no "
+        "osrs-notify schema marker; point the database setting at a file of its own (a new "
+        "path is created)"
+    )
+
+
 def _set_version(db: pw.Database, version: int) -> None:
     p, value = db.param, str(version)
     cur = db.execute_sql(f'UPDATE meta SET value = {p} WHERE "key" = {p}', (value, SCHEMA_KEY))
@@ -257,10 +286,18 @@ def migrate(db: pw.Database, where: str) -> int:
                 raise _newer(version, target, where)
             if version == target:
                 break
+            if version == 0:
+                # Decided under the lock: another osrs-notify may be creating this very
+                # database, and its first step (which writes the marker) is then committed.
+                tables = _foreign_tables(db)
+                if tables:
+                    raise _not_ours(db, where, tables)
             step = steps[version]
             try:
                 step(db)
             except pw.PeeweeException as exc:
+                if is_disk_full(exc):
+                    raise  # open_store names the full disk and what to do about it
                 raise StoreError(
                     f"upgrading database {where} to schema version {version + 1} failed: "
                     f"{' '.join(str(exc).split())}"

@@ -20,6 +20,11 @@ class StoreError(Exception):
     schema from a newer release, a refused rename). Never carries a password."""
 
 
+class DatabaseFull(StoreError):
+    """The disk (or the server's disk) holding the database is full: not a configuration
+    error, so a command that meets it exits 1, as for any other failure mid-run."""
+
+
 class LockHeld(StoreError):
     """Another process (or another part of this one) holds the named lock: skip this run."""
 

@@ -28,6 +28,7 @@ from support import (
     DISCORD,
     TOKEN,
     Run,
+    cap_database_growth,
     config,
     db_store,
     hiscores_body,
@@ -803,3 +804,30 @@ def test_a_config_nested_600_deep_is_one_line_naming_the_file_and_exit_2(
     assert result.code == 2
     line = one_line(result.err)
     assert "osrs-notify.toml" in line and "nested too deeply" in line
+
+
+# -- the database: a full disk, a file that is not ours -------------------------------------------
+
+
+def test_a_full_disk_is_named_in_one_line_exit_1_and_nothing_is_half_saved(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = [f"Player {i}" for i in range(40)]
+    config(tmp_path, BASE + players(*names))
+    for name in names:
+        hiscores.set(name, {"Attack": xp(50)})
+    db_store(tmp_path).close()  # the schema fits; forty players and their snapshots do not
+    with monkeypatch.context() as full:
+        cap_database_growth(full)
+        result = run("poll")
+    assert result.code == 1, result
+    line = one_line(result.err)
+    db = tmp_path / "t.db"
+    assert line == (
+        f"error: database or disk is full: could not write to sqlite:///{db} (the failed "
+        f"write was undone); free space on the disk holding {tmp_path} and run again"
+    )
+    # Room again: the next poll stores everyone (their first snapshot, a silent baseline).
+    assert run("poll").code == 0
+    with db_store(tmp_path) as store:
+        assert [p.last_snapshot is not None for p in store.active_players()] == [True] * 40

@@ -6,6 +6,9 @@ locks) runs on both backends in tests/integration/osrs/test_store_postgres.py.
 
 from __future__ import annotations
 
+import os
+import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -19,15 +22,20 @@ import pytest
 from poller import game
 from poller.snapshot import OVERALL, Snapshot
 from poller.store import (
+    DatabaseFull,
     LockHeld,
     OutboxEntry,
     PollRecord,
     Store,
     StoreError,
     mask_url,
+    migrations,
     normalize_name,
     open_store,
 )
+from poller.store.backend import Target, database_error
+
+from support import cap_database_growth
 
 T0 = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -180,6 +188,136 @@ def test_memory_database_is_shared_between_threads() -> None:
     worker.join()
     assert seen == ["A"]
     mem.close()
+
+
+# -- a full disk, a damaged file, a file that is not ours ----------------------------------------
+
+
+def test_a_full_disk_is_named_not_the_failed_rollback_it_provoked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'osrs.db'}"
+    open_store(url).close()
+    cap_database_growth(monkeypatch)
+    store = open_store(url)
+    with pytest.raises(DatabaseFull) as err:
+        store.record_events([OutboxEntry("price", {"note": "x" * 100_000}, ("market",))], T0)
+    store.close()
+    # SQLite rolled the whole transaction back itself, so peewee's ROLLBACK failed as well:
+    # that echo used to be all the user saw.
+    assert "cannot rollback - no transaction is active" in str(err.value.__cause__)
+    assert str(err.value) == (
+        f"database or disk is full: could not write to {url} (the failed write was undone); "
+        f"free space on the disk holding {tmp_path} and run again"
+    )
+    monkeypatch.undo()
+    with open_store(url) as again:
+        assert again.counts()["event"] == 0
+
+
+def test_an_upgrade_on_a_full_disk_is_named_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'osrs.db'}"
+    open_store(url).close()
+
+    def v_next_fills_the_disk(db) -> None:  # type: ignore[no-untyped-def]
+        db.execute_sql("CREATE TABLE filler (x TEXT)")
+        db.execute_sql("INSERT INTO filler VALUES (?)", ("x" * 100_000,))
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, v_next_fills_the_disk])
+    cap_database_growth(monkeypatch)
+    with pytest.raises(DatabaseFull, match=r"^database or disk is full: could not write to "):
+        open_store(url)
+
+
+class _PgDiskFull(Exception):
+    pgcode = "53100"  # what psycopg2 sets; the text is the server's
+
+
+def test_a_full_postgres_disk_says_the_server_is_full() -> None:
+    target = Target("postgresql", "postgresql://u:hunter2@db/osrs", "postgresql://u:****@db/osrs")
+    exc = _PgDiskFull('could not extend file "base/16384/2619": wrote only 4096 of 8192 bytes')
+    error = database_error(exc, target, "database error")
+    assert isinstance(error, DatabaseFull)
+    assert str(error) == (
+        "the database server's disk is full (could not extend file \"base/16384/2619\": wrote "
+        "only 4096 of 8192 bytes): could not write to postgresql://u:****@db/osrs (the failed "
+        "write was undone); free space on the server and run again"
+    )
+
+
+def _other_programs_database(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    conn.execute("INSERT INTO notes (body) VALUES ('keep me')")
+    conn.commit()
+    conn.close()
+
+
+def _damaged_osrs_database(path: Path) -> None:
+    with open_store(f"sqlite:///{path}") as store:
+        store.sync_players([("A", "regular")], T0)
+    with path.open("r+b") as f:
+        f.seek(100)  # page 1's b-tree header: the schema table itself is unreadable
+        f.write(bytes(range(256)) * 2)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        pytest.param(
+            lambda p: p.write_bytes(b""),
+            "is empty (0 bytes), not an osrs-notify database: remove it to start a new "
+            "database there, or point the database setting at the right file",
+            id="zero-bytes",
+        ),
+        pytest.param(
+            lambda p: p.write_bytes(os.urandom(8192)),
+            "is not a SQLite database: point the database setting at the right file, or move "
+            "this one aside to start a new database",
+            id="random-bytes",
+        ),
+        pytest.param(
+            lambda p: p.write_text('database = "sqlite:///osrs.db"\n'),
+            "is not a SQLite database",
+            id="a-text-file",
+        ),
+        pytest.param(
+            _other_programs_database,
+            "is not an osrs-notify database: it has tables (notes) but no osrs-notify schema "
+            "marker; point the database setting at a file of its own",
+            id="another-programs-database",
+        ),
+        pytest.param(
+            _damaged_osrs_database,
+            "is damaged (database disk image is malformed): restore it from a backup, or move "
+            "it aside to start a new database",
+            id="damaged",
+        ),
+    ],
+)
+def test_a_file_that_is_not_an_osrs_notify_database_is_refused_and_left_as_it_was(
+    tmp_path: Path, make, message: str  # type: ignore[no-untyped-def]
+) -> None:
+    path = tmp_path / "osrs.db"
+    make(path)
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=re.escape(message)) as err:
+        open_store(f"sqlite:///{path}")
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    assert path.read_bytes() == before  # not even switched to WAL
+
+
+def test_a_sqlite_file_without_any_table_is_a_new_database(tmp_path: Path) -> None:
+    """What a first run stopped before its first step committed leaves behind (a header, no
+    table): nothing in it to lose, so it is taken for new rather than refused."""
+    path = tmp_path / "osrs.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 7")  # writes the header
+    conn.close()
+    with open_store(f"sqlite:///{path}") as store:
+        assert store.schema_version() == migrations.current_version()
 
 
 # -- locks ------------------------------------------------------------------------------------

@@ -707,6 +707,60 @@ def test_database_from_a_newer_release_is_refused(backend: Backend) -> None:
     assert "99" in str(err.value) and "\n" not in str(err.value)
 
 
+def _execute_raw(backend: Backend, *statements: str) -> list[tuple[object, ...]]:
+    """Run statements on the backend's database without the store (as another program
+    would); the last one's rows."""
+    if backend.kind == "sqlite":
+        import sqlite3
+
+        conn = sqlite3.connect(backend.url.removeprefix("sqlite:///"))
+    else:
+        import psycopg2
+
+        conn = psycopg2.connect(backend.url)  # its search_path: this test's own schema
+    try:
+        cur = conn.cursor()
+        for sql in statements:
+            cur.execute(sql)
+        rows = cur.fetchall() if cur.description else []
+        conn.commit()
+        return rows
+    finally:
+        conn.close()
+
+
+def test_a_database_with_tables_but_no_schema_marker_is_refused_and_left_alone(
+    backend: Backend,
+) -> None:
+    """Another program's database (on PostgreSQL: a schema with its tables, e.g. `public` of an
+    application's database) is not a fresh start: our tables are never added among its own."""
+    _execute_raw(backend, "CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT)",
+                 "INSERT INTO orders VALUES (1, 'Twisted bow')")
+    with pytest.raises(StoreError, match="is not an osrs-notify database") as err:
+        backend.open()
+    text = str(err.value)
+    assert "(orders)" in text and "no osrs-notify schema marker" in text and "\n" not in text
+    if backend.kind == "postgresql":
+        assert "search_path" in text  # how to give osrs-notify a schema of its own
+    tables = "SELECT name FROM sqlite_master WHERE type = 'table'" if backend.kind == "sqlite" \
+        else "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+    assert _execute_raw(backend, tables) == [("orders",)]
+    assert _execute_raw(backend, "SELECT * FROM orders") == [(1, "Twisted bow")]
+
+
+def test_a_database_whose_schema_marker_is_lost_is_not_taken_for_a_new_one(
+    backend: Backend,
+) -> None:
+    store = backend.open()
+    store.sync_players([("Lynx Titan", "regular")], T0)
+    poll(store, "Lynx Titan", small(), T0)
+    store.close()
+    _execute_raw(backend, "DELETE FROM meta")
+    with pytest.raises(StoreError, match=r"is not an osrs-notify database: .*\(anomaly, attempt,"):
+        backend.open()
+    assert _execute_raw(backend, "SELECT name FROM player") == [("Lynx Titan",)]
+
+
 def test_reopening_keeps_everything(backend: Backend) -> None:
     store = backend.open()
     store.sync_players([("Lynx Titan", "regular")], T0)
