@@ -556,15 +556,17 @@ def _now():  # type: ignore[no-untyped-def]
 def check(obj: Context, offline: bool) -> None:
     """Validate the config and reach each endpoint; list every problem.
 
-    Checks the config file, the database, the hiscores (with the first configured player)
-    and each webhook (a harmless GET; nothing is posted). Exit 0 when all is well,
-    1 with every problem listed, 2 when the config itself is invalid.
+    Checks the config file, the database (on SQLite also the file's integrity), every
+    configured player on the hiscores (at the configured rate, poll.rate_limit a minute, so
+    a large roster takes a while; a terminal shows progress) and each webhook (a harmless
+    GET; nothing is posted). Exit 0 when all is well, 1 with every problem listed, 2 when
+    the config itself is invalid.
 
     \b
     Example:
       osrs-notify --config /etc/osrs-notify/osrs-notify.toml check
     """
-    from .checks import run_checks
+    from .checks import run_checks, terminal_progress
     from .settings import ConfigError
 
     try:
@@ -578,7 +580,12 @@ def check(obj: Context, offline: bool) -> None:
         for problem in found:
             click.echo(f"  - {problem.line}", err=True)
         sys.exit(EXIT_USAGE)
-    problems = run_checks(settings, hiscores=None if offline else obj.hiscores(settings))
+    progress = terminal_progress(sys.stderr, settings.poll.rate_limit) if (
+        not offline and settings.players and sys.stderr.isatty()
+    ) else None
+    problems = run_checks(
+        settings, hiscores=None if offline else obj.hiscores(settings), progress=progress
+    )
     if problems:
         click.echo(f"{len(problems)} problem(s):", err=True)
         for p in problems:

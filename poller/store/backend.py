@@ -14,6 +14,8 @@ psycopg2 is imported only here, and only for a PostgreSQL URL.
 from __future__ import annotations
 
 import re
+import sqlite3
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -338,6 +340,15 @@ def database_error(exc: BaseException, target: Target, context: str) -> StoreErr
     return StoreError(f"{context}: {text}")
 
 
+def _from_the_database(exc: BaseException) -> bool:
+    """peewee's errors, and the driver's own: rows fetched after ``execute_sql`` returned (a
+    damaged page met mid-read, say) raise outside peewee's wrapper."""
+    if isinstance(exc, (pw.PeeweeException, sqlite3.Error)):
+        return True
+    psycopg2 = sys.modules.get("psycopg2")  # never imported just to ask
+    return psycopg2 is not None and isinstance(exc, psycopg2.Error)
+
+
 def store_errors(store_of: Callable[[Any], Store]) -> Callable[[F], F]:
     """Decorate the public methods of the Store (and of the helpers built on it): a database
     failure leaves as a one-line StoreError with secrets scrubbed (the CLI prints it), and a
@@ -349,7 +360,9 @@ def store_errors(store_of: Callable[[Any], Store]) -> Callable[[F], F]:
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
             try:
                 return method(self, *args, **kwargs)
-            except pw.PeeweeException as exc:
+            except Exception as exc:
+                if not _from_the_database(exc):
+                    raise
                 store = store_of(self)
                 store._drop_broken_connection()
                 raise database_error(exc, store._target, f"database error on {store.url}") from exc

@@ -20,7 +20,7 @@ from ._peewee import peewee as pw
 from .backend import Target, store_errors
 from .models import make_models
 from .runs import RunLog
-from .sql import Sql, chunks
+from .sql import Sql, chunks, driver_errors
 from .sync import PlayerRow, plan_sync
 from .values import (
     AnomalyRow,
@@ -81,6 +81,22 @@ class Store:
         self._known = {}
         if not self._db.is_closed():
             self._db.close()
+
+    def integrity_problems(self, limit: int = 5) -> list[str]:
+        """SQLite's integrity check, for `check`: every page, index and constraint read, one
+        line per problem (at most ``limit``), none when the file is sound. A damaged file can
+        open and answer queries for months until a poll reaches the broken page; this finds it
+        first. It reads the whole file: seconds on a large one. PostgreSQL has no built-in
+        equivalent (amcheck is an extension), so nothing is reported there."""
+        if self._target.kind != "sqlite":
+            return []
+        try:
+            with driver_errors:  # the rows are read after execute_sql has returned
+                rows = self._db.execute_sql(f"PRAGMA integrity_check({int(limit)})").fetchall()
+        except pw.DatabaseError as exc:  # damage where the check itself must read
+            return [" ".join(str(exc).split())]
+        found = [" ".join(str(row[0]).split()) for row in rows]
+        return [] if found == ["ok"] else found
 
     def _drop_broken_connection(self) -> None:
         """After a failure: if the server connection is dead (PostgreSQL restarted, network

@@ -6,6 +6,7 @@ Hiscores and Discord are mocked with ``responses`` at fake endpoints set through
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import threading
@@ -660,14 +661,136 @@ def test_check_all_good_online(
     assert TOKEN not in result.text
 
 
-def test_check_reports_a_first_player_not_found(
+class FakeClock:
+    """time.monotonic/time.sleep for the rate limiter: sleeping moves the clock, instantly."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += seconds
+
+
+def _fake_clock(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeClock, list[float]]:
+    """Every HttpClient built from now on paces itself on a FakeClock; returns the clock and
+    the (fake) time of each admission by the rate limiter."""
+    from poller.http import HttpClient, RateLimiter
+
+    fake = FakeClock()
+    monkeypatch.setitem(HttpClient.__init__.__kwdefaults__, "clock", fake.clock)
+    monkeypatch.setitem(HttpClient.__init__.__kwdefaults__, "sleep", fake.sleep)
+    admitted: list[float] = []
+    acquire = RateLimiter.acquire
+
+    def recorded(self: RateLimiter) -> float:
+        at = acquire(self)
+        admitted.append(at)
+        return at
+
+    monkeypatch.setattr(RateLimiter, "acquire", recorded)
+    return fake, admitted
+
+
+ROSTER = ("Alice", "Bob", "Typo Name", "Carol", "Dave")
+
+
+def _roster_config(tmp_path: Path, rsps: responses.RequestsMock) -> None:
+    config(tmp_path, BASE.replace(LOCAL_HOOK, DISCORD_HOOK) + players(*ROSTER))
+    rsps.add(responses.GET, f"{DISCORD}/webhooks/{HOOK_ID}/{TOKEN}", status=200, json={})
+
+
+def test_check_looks_up_every_player_at_the_configured_rate_and_names_the_unknown(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores, rsps: responses.RequestsMock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _roster_config(tmp_path, rsps)
+    for name in ROSTER:
+        if name != "Typo Name":
+            hiscores.set(name)
+    monkeypatch.setenv("OSRS_RATE_LIMIT", "30")  # one request every 2 s
+    fake, admitted = _fake_clock(monkeypatch)
+
+    result = run("check")
+
+    assert result.code == 1, result
+    assert result.err.splitlines() == [
+        "1 problem(s):",
+        "  - hiscores: 'Typo Name' is not on the regular hiscores: check the spelling and the mode",
+    ]
+    assert sorted(hiscores.requests) == sorted(("hiscore_oldschool", n) for n in ROSTER)
+    assert len(admitted) == len(ROSTER)  # one request per player, each through the limiter
+    gaps = [b - a for a, b in itertools.pairwise(admitted)]
+    assert all(gap >= 2.0 - 1e-9 for gap in gaps), gaps  # two workers, still one per 2 s
+    assert fake.slept == pytest.approx(2.0 * (len(ROSTER) - 1))
+
+
+def test_check_online_says_once_per_player_what_the_hiscores_and_earlier_polls_know(
     run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores, rsps: responses.RequestsMock
 ) -> None:
-    _discord_config(tmp_path)
-    rsps.add(responses.GET, f"{DISCORD}/webhooks/{HOOK_ID}/{TOKEN}", status=200, json={})
+    _roster_config(tmp_path, rsps)
+    for name in ROSTER:
+        if name != "Typo Name":
+            hiscores.set(name)
+    for _ in range(2):
+        assert run("poll").code == 0
+    del hiscores.players["alice"]  # known before, gone now: renamed or banned
+
     result = run("check")
-    assert result.code == 1
-    assert "Alice is not on the regular hiscores" in result.err
+
+    assert result.code == 1, result
+    assert result.err.splitlines() == [
+        "2 problem(s):",
+        "  - hiscores: 'Alice' is not on the regular hiscores now (renamed or banned? "
+        "`osrs-notify players rename OLD NEW` carries a renamed player's history over)",
+        "  - hiscores: 'Typo Name' is not on the regular hiscores, nor was in 2 poll(s): "
+        "check the spelling and the mode",
+    ]
+
+
+def test_check_stops_at_a_hiscores_outage_with_one_line(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores, rsps: responses.RequestsMock
+) -> None:
+    _roster_config(tmp_path, rsps)
+    for name in ROSTER:
+        hiscores.set(name, status=503)
+
+    result = run("check")
+
+    assert result.code == 1, result
+    lines = result.err.splitlines()
+    assert len(lines) == 2, result.err
+    assert lines[1].startswith("  - hiscores (http://hiscores.test): ")
+    assert lines[1].endswith(f"of {len(ROSTER)} player(s) could not be looked up")
+    assert len(hiscores.requests) <= 2  # the lookups already in flight (concurrency 2), no more
+
+
+def test_check_shows_its_progress_on_a_terminal_and_wipes_it(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores, rsps: responses.RequestsMock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    _roster_config(tmp_path, rsps)
+    for name in ROSTER:
+        hiscores.set(name)
+    monkeypatch.setenv("OSRS_RATE_LIMIT", "30")
+    _fake_clock(monkeypatch)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+
+    result = run("check")
+
+    assert result.code == 0, result
+    assert result.err.startswith(
+        "\rhiscores: looked up 0 of 5 players, about 10 s to go at 30/min\x1b[K"
+        "\rhiscores: looked up 1 of 5 players, about 8 s to go at 30/min\x1b[K"
+    )
+    assert result.err.endswith("\r\x1b[K")  # nothing left on the line for what follows
+    assert "All good." in result.out
 
 
 # -- unexpected errors ----------------------------------------------------------------------------
@@ -831,3 +954,73 @@ def test_a_full_disk_is_named_in_one_line_exit_1_and_nothing_is_half_saved(
     assert run("poll").code == 0
     with db_store(tmp_path) as store:
         assert [p.last_snapshot is not None for p in store.active_players()] == [True] * 40
+
+
+def test_an_empty_database_file_is_an_error_not_a_fresh_start(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores
+) -> None:
+    config(tmp_path, BASE + players("Alice"))
+    hiscores.set("Alice")
+    db = tmp_path / "t.db"
+    db.touch()  # a failed restore, say: taking it for new would baseline everyone again
+
+    result = run("poll")
+
+    assert result.code == 2, result
+    assert one_line(result.err) == (
+        f"error: database file {db} is empty (0 bytes), not an osrs-notify database: remove it "
+        "to start a new database there, or point the database setting at the right file"
+    )
+    assert db.stat().st_size == 0 and hiscores.requests == []
+    check = run("check", "--offline")
+    assert check.code == 1 and f"  - database: database file {db} is empty" in check.err
+
+
+def _swap_key_bytes(db: Path, old: bytes, new: bytes) -> None:
+    """Damage the kind SQLite opens and reads without complaint: a player's key changed in
+    the table, not in its index (equal length, so every page still parses)."""
+    data = db.read_bytes()
+    at = data.index(old)
+    db.write_bytes(data[:at] + new + data[at + len(new):])
+
+
+def test_check_runs_sqlite_integrity_check(
+    run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores
+) -> None:
+    config(tmp_path, BASE + players("Alice", "Bob"))
+    hiscores.set("Alice")
+    hiscores.set("Bob")
+    assert run("poll").code == 0
+    db = tmp_path / "t.db"
+    _swap_key_bytes(db, b"alice", b"alicf")
+    assert run("players", "list").code == 0  # nothing else notices
+
+    result = run("check", "--offline")
+
+    assert result.code == 1, result
+    assert result.err.splitlines() == [
+        "1 problem(s):",
+        f"  - database: sqlite:///{db} fails SQLite's integrity check (row 1 missing from index "
+        "sqlite_autoindex_player_1): restore it from a backup, or move it aside to start a new "
+        "database",
+    ]
+
+
+def test_check_reports_a_page_the_integrity_check_cannot_even_read(
+    run: Callable[..., Run], tmp_path: Path
+) -> None:
+    config(tmp_path, BASE + players("Alice"))
+    with db_store(tmp_path) as store:
+        store.sync_players([(f"Player {i}", "regular") for i in range(300)], FAR_FUTURE)
+    db = tmp_path / "t.db"
+    with db.open("r+b") as f:
+        f.seek(-4096, 2)
+        f.write(bytes(4096))  # the last page zeroed: a b-tree page that is no longer one
+
+    result = run("check", "--offline")
+
+    assert result.code == 1, result
+    assert result.err.splitlines()[1:] == [
+        f"  - database: sqlite:///{db} fails SQLite's integrity check (database disk image is "
+        "malformed): restore it from a backup, or move it aside to start a new database"
+    ], result
