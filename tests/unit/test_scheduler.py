@@ -381,7 +381,9 @@ class Home:
         )
 
     def db(self, sql: str) -> list[tuple[Any, ...]]:
-        con = sqlite3.connect(self.path / "state.db", timeout=10)
+        # mode=rw: never create the file. Peeking before `run` made it would leave an empty
+        # file, which `run` then refuses as no osrs-notify database (a truncated one, maybe).
+        con = sqlite3.connect(f"{(self.path / 'state.db').as_uri()}?mode=rw", uri=True, timeout=10)
         try:
             return con.execute(sql).fetchall()
         finally:
