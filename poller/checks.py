@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from .errors import OSRSApiError
     from .hiscores import HiscoresClient
     from .settings import Settings
     from .store import PlayerState, Store
