@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from ..snapshot import Snapshot
-from . import leases, locks, migrations, polls
+from . import leases, locks, migrations, outbox, polls
 from ._peewee import peewee as pw
 from .backend import Target, store_errors
 from .models import make_models
@@ -428,6 +428,34 @@ class Store:
             .tuples()
         )
         return {hook: count for hook, count in query}
+
+    @_guard
+    def backlog(self, now: datetime, *, owner: str | None = None) -> dict[str, outbox.Backlog]:
+        """What waits for each webhook and why (due, back-off, leases, held, failed); see
+        :func:`.outbox.backlog`."""
+        return outbox.backlog(self, now, owner=owner)
+
+    @_guard
+    def failed_events(
+        self, webhook: str | None = None, *, limit: int = 100
+    ) -> list[outbox.FailedEvent]:
+        """Messages Discord refused for good, newest first, with the player and the error."""
+        return outbox.failed_events(self, webhook, limit=limit)
+
+    @_guard
+    def retry_failed(self, now: datetime, webhooks: Iterable[str] | None = None) -> int:
+        """Failed messages back to pending, due at once; how many."""
+        return outbox.retry_failed(self, now, webhooks)
+
+    @_guard
+    def drop_webhook(self, name: str) -> int:
+        """A webhook gone from the config: its unsent messages are dropped; how many."""
+        return outbox.drop_webhook(self, name)
+
+    @_guard
+    def unsent_webhooks(self) -> set[str]:
+        """Webhooks with unsent messages or a stored state."""
+        return outbox.unsent_webhooks(self)
 
     @_guard
     def delivery_statuses(self, ids: Iterable[int]) -> dict[int, str]:
