@@ -23,37 +23,18 @@ def setup_warnings(settings: Settings) -> list[str]:
     for hook in settings.webhooks.values():
         if not hook.url:
             lines.append(
-                f"webhook {hook.name!r} has no URL: nothing is queued or sent for it "
-                "(set it in the environment or in .env beside the config)"
+                f"webhook {hook.name!r} has no URL: its messages are held until it is set "
+                "(in the environment or in .env beside the config)"
             )
     return lines
 
 
 def webhook_problems(settings: Settings, store: Store) -> list[str]:
-    """Webhooks Discord refused (disabled until their URL changes) and messages stranded for
-    webhooks no longer in the config: the things a server owner must act on."""
-    from .deliver import address_hash
+    """Delivery problems a server owner must act on: held, disabled, paused, refused
+    (see :func:`poller.deliver.outbox_problems`)."""
+    from .deliver import outbox_problems, utcnow
 
-    held = store.count_pending(include_held=True)
-    lines = []
-    for name, state in store.webhook_states().items():
-        if not state.disabled:
-            continue
-        hook = settings.webhooks.get(name)
-        if hook is not None and hook.address is not None and (
-            address_hash(hook.address) != state.address_hash
-        ):
-            continue  # its URL changed since: the next run re-enables it
-        lines.append(
-            f"webhook {name!r} is disabled since {state.changed_at:%Y-%m-%d %H:%M} UTC "
-            f"({state.reason}); {held.get(name, 0)} message(s) kept until its URL is fixed"
-        )
-    for name, count in held.items():
-        if name not in settings.webhooks:
-            lines.append(
-                f"{count} message(s) wait for webhook {name!r}, which is no longer in the config"
-            )
-    return lines
+    return outbox_problems(settings, store, utcnow())
 
 
 def player_problems(settings: Settings, store: Store) -> list[str]:

@@ -281,12 +281,12 @@ def _deliver(
 ) -> DeliveryReport:
     """The outbox, sent under delivery leases: a `run` process on the same database (which
     claims with leases too) can never post the same message at the same moment."""
-    from .deliver import LeaseClaim, deliver_pending
+    from .deliver import LazySender, LeaseClaim, deliver_pending
 
     claim = LeaseClaim(store)
     try:
         return deliver_pending(
-            settings, store, obj.sender(settings), claim=claim, only=only,
+            settings, store, LazySender(lambda: obj.sender(settings)), claim=claim, only=only,
             ignore_backoff=ignore_backoff,
         )
     finally:
@@ -299,21 +299,29 @@ def _deliver(
 @cli.command()
 @click.option("--webhook", "only", metavar="NAME", default=None, help="Only this webhook.")
 @click.option("--now", "now", is_flag=True,
-              help="Also send messages still waiting out their retry back-off.")
+              help="Also send messages still waiting out their retry back-off, and those "
+              "leased by a process on this host that is no longer running.")
+@click.option("--retry-failed", is_flag=True,
+              help="Queue the messages Discord refused (400, 413) again first: after a fix.")
 @metrics_file_option
 @click.pass_obj
-def deliver(obj: Context, only: str | None, now: bool, metrics_file: str | None) -> None:
+def deliver(
+    obj: Context, only: str | None, now: bool, retry_failed: bool, metrics_file: str | None
+) -> None:
     """Send pending messages only (no polling): what a Discord outage left behind.
 
     `poll` already ends by delivering; this is for retrying sooner, or from its own timer.
-    Exit 1 when some messages could not be sent (they stay pending, nothing is lost).
+    It says what still waits and why: a retry back-off (until when), a lease of another
+    process, a webhook without a URL or disabled by Discord, a pause Discord imposed, messages
+    Discord refused. Exit 1 when some messages could not be sent or Discord paused all sending
+    (they stay pending, nothing is lost).
 
     \b
     Example:
       osrs-notify deliver
       osrs-notify deliver --now --webhook clan     # Discord is back: don't wait
+      osrs-notify deliver --retry-failed           # after fixing what Discord refused
     """
-    from .deliver import DeliveryReport
     from .metrics import record_run
     from .redis_layer import run_lock
     from .report import print_delivery_report
@@ -323,25 +331,22 @@ def deliver(obj: Context, only: str | None, now: bool, metrics_file: str | None)
     if only is not None and only not in settings.webhooks:
         raise UserError(f"no webhook named {only!r} (configured: {', '.join(settings.webhooks)})")
     metrics_file = checked_metrics_file(metrics_file)
+    requeued = 0
     with _closing(obj.open_store()) as store:
-        waiting = store.count_pending(include_held=True)
-        idle = not (waiting.get(only, 0) if only is not None else sum(waiting.values()))
         try:
             # Same lock as poll: two senders would post the same message twice.
             with run_lock(store, obj.redis(settings), "poll"):
-                if idle:
-                    # The common cron case: no Discord client built (its imports cost ~0.1 s).
-                    report = DeliveryReport(started_at=_now(), finished_at=_now())
-                else:
-                    report = _deliver(obj, settings, store, only=only, ignore_backoff=now)
+                if retry_failed:
+                    requeued = store.retry_failed(_now(), None if only is None else [only])
+                report = _deliver(obj, settings, store, only=only, ignore_backoff=now)
                 record_run(store, "deliver", delivery=report, redis=obj.redis(settings),
                            metrics_file=metrics_file)
         except LockHeld:
             click.echo("A poll or delivery is still running; this one is skipped.")
             return
-    if not report.webhooks:
-        click.echo("Nothing pending.")
-    print_delivery_report(report)
+    if retry_failed:
+        click.echo(f"{requeued} failed message(s) queued again.")
+    print_delivery_report(report, idle_line=True)
     sys.exit(report.exit_code)
 
 

@@ -39,18 +39,28 @@ def stats(
       osrs-notify stats --metrics-file /var/lib/node_exporter/textfile/osrs-notify.prom
     """
     from .cli import _closing, checked_metrics_file
+    from .deliver import outbox_problems, utcnow
     from .metrics import export, recent
 
     metrics_file = checked_metrics_file(metrics_file)
+    settings = obj.settings()
     with _closing(obj.open_store()) as store:
         runs = recent(store, limit, kind)
         totals = store.runs.totals()
         pending = store.count_pending()
+        held = {n: c - pending.get(n, 0)
+                for n, c in store.count_pending(include_held=True).items() if c > pending.get(n, 0)}
+        failed = store.failed_events(limit=1000)
+        problems = outbox_problems(settings, store, utcnow())
         if metrics_file is not None:
             export(store, metrics_file)
     if as_json:
         click.echo(json.dumps(
-            {"runs": [m.as_dict() for m in runs], "totals": totals, "pending": pending},
+            {"runs": [m.as_dict() for m in runs], "totals": totals, "pending": pending,
+             "held": held,
+             "failed": [{"webhook": f.webhook, "player": f.player, "kind": f.kind,
+                         "error": f.error} for f in failed],
+             "problems": problems},
             indent=2,
         ))
         return
@@ -61,6 +71,8 @@ def stats(
     waiting = sum(pending.values())
     click.echo(f"\n{waiting} message(s) pending delivery." if runs else
                f"{waiting} message(s) pending delivery.")
+    for line in problems:  # held, paused, failed: each with why and what to do
+        click.echo(line)
 
 
 def runs_table(runs: list[RunMetrics]) -> str:

@@ -80,7 +80,9 @@ def print_poll_report(report: RunReport, settings: Settings) -> None:
         if not by_hook and not unrouted:
             click.echo("Nothing would be sent.")
         for hook, lines in by_hook.items():
-            click.echo(f"\nWould send to webhook {hook!r} ({len(lines)} event(s)):")
+            known = settings.webhooks.get(hook)
+            held = "; no URL yet: held until it is set" if known and not known.configured else ""
+            click.echo(f"\nWould send to webhook {hook!r} ({len(lines)} event(s){held}):")
             for line in lines:
                 click.echo(f"  {line}")
         if unrouted:
@@ -105,17 +107,27 @@ def print_poll_report(report: RunReport, settings: Settings) -> None:
             click.echo(f"  {r.name}: {r.error}")
 
 
-def print_delivery_report(report: DeliveryReport) -> None:
-    """One line per webhook that had something to do; problems on stderr."""
+def delivery_lines(report: DeliveryReport) -> list[tuple[str, bool]]:
+    """The status lines of a delivery run, each with whether it goes to stderr: what was done,
+    then what still waits, why, until when, and the command that sends it now."""
+    from .deliver import RETRY_FAILED, SEND_NOW, lease_holder, until_text
+
+    now = report.finished_at or report.started_at
+    assert now is not None
+    lines: list[tuple[str, bool]] = []
+    for name, dropped in report.dropped.items():
+        lines.append((f"Webhook {name!r} is no longer in the config: its {dropped} unsent "
+                      "message(s) were dropped.", True))
+    for owner, freed in report.taken_over.items():
+        lines.append((f"Took over {freed} message(s) leased by {owner}, which is no longer "
+                      "running.", False))
     for w in report.webhooks.values():
         if w.disabled:
-            click.echo(
-                f"Webhook {w.name!r} is DISABLED ({w.disabled}): its messages are kept; "
-                "fix its URL and they will be sent.",
-                err=True,
-            )
+            lines.append((f"Webhook {w.name!r} is DISABLED ({w.disabled}): {w.held} message(s) "
+                          "held; paste a new URL for it and they will be sent.", True))
         elif w.skipped:
-            click.echo(f"Webhook {w.name!r} {w.skipped}: its pending messages are kept.", err=True)
+            lines.append((f"Webhook {w.name!r} {w.skipped}: {w.held} message(s) held; they "
+                          "will be sent once it is set.", True))
         parts = []
         if w.delivered:
             parts.append(f"{w.delivered} event(s) delivered in {w.messages_sent} message(s)")
@@ -124,16 +136,56 @@ def print_delivery_report(report: DeliveryReport) -> None:
         if w.failed:
             parts.append(f"{w.failed} refused by Discord")
         if w.paused:
-            parts.append("paused by Discord's rate limit")
+            parts.append("paused by Discord's rate limit"
+                         + (f" ({w.pause_error})" if w.pause_error else ""))
         if parts:
-            stream_err = w.troubled
-            click.echo(f"Webhook {w.name!r}: " + ", ".join(parts), err=stream_err)
-        for error in w.errors[:3]:
-            click.echo(f"  {w.name}: {error}", err=True)
-    if report.paused_for:
-        click.echo(
-            f"Discord asked us to pause; sending resumes in {report.paused_for:.0f}s.", err=True
-        )
+            lines.append((f"Webhook {w.name!r}: " + ", ".join(parts), w.troubled))
+        lines += [(f"  {w.name}: {error}", True) for error in w.errors[:3]]
+    for name, b in report.backlog.items():
+        hook = f"Webhook {name!r}"
+        if b.due and report.paused_until is None:
+            lines.append((f"{hook}: {b.due} message(s) due, left for the next run.", False))
+        if b.backoff and b.backoff_until is not None:
+            why = f" (last error: {b.backoff_error})" if b.backoff_error else ""
+            lines.append((f"{hook}: {b.backoff} message(s) wait out a retry back-off until "
+                          f"{until_text(b.backoff_until, now)}{why}; `{SEND_NOW}` sends them "
+                          "now.", False))
+        for lease in b.leased:
+            until = until_text(lease.until, now)
+            holder = lease_holder(lease.owner)
+            if holder == "gone":
+                lines.append((f"{hook}: {lease.count} message(s) are leased until {until} by "
+                              f"{lease.owner}, which is no longer running; `{SEND_NOW}` sends "
+                              "them now, else they go out after that.", True))
+            elif holder == "alive":
+                lines.append((f"{hook}: {lease.count} message(s) are being sent by "
+                              f"{lease.owner} (leased until {until}).", False))
+            else:
+                lines.append((f"{hook}: {lease.count} message(s) are leased until {until} by "
+                              f"{lease.owner} on another host: it sends them, or the first run "
+                              "after that time does.", False))
+        if b.failed:
+            why = f" ({b.failed_error})" if b.failed_error else ""
+            lines.append((f"{hook}: {b.failed} message(s) failed, refused by Discord{why}; "
+                          f"fix the cause, then `{RETRY_FAILED}` sends them again.", True))
+    if report.paused_until is not None:
+        why = f": {report.pause_reason}" if report.pause_reason else ""
+        lines.append((f"Discord paused all sending until {until_text(report.paused_until, now)}"
+                      f"{why}; {report.waiting} message(s) wait and go out on the first run "
+                      "after that.", True))
+    return lines
+
+
+def print_delivery_report(report: DeliveryReport, *, idle_line: bool = False) -> None:
+    """What was sent, then what still waits and why; problems on stderr. ``idle_line``
+    (`deliver`): say "Nothing pending." when nothing waits at all."""
+    lines = delivery_lines(report)
+    if idle_line and not report.waiting and report.paused_until is None and not any(
+        w.delivered or w.troubled for w in report.webhooks.values()
+    ):
+        click.echo("Nothing pending.")
+    for text, to_stderr in lines:
+        click.echo(text, err=to_stderr)
 
 
 # -- lookup --------------------------------------------------------------------------------------

@@ -193,7 +193,11 @@ def test_poll_keeps_messages_pending_when_discord_fails(
 
     discord.status = 200
     early = run("deliver")  # backed off: not due yet, nothing is sent
-    assert early.code == 0 and "Nothing pending" in early.out
+    assert early.code == 0 and "Nothing pending" not in early.text
+    # ... and it says so: how many, until when, Discord's error, what sends them now.
+    assert "Webhook 'clan': 2 message(s) wait out a retry back-off until " in early.out
+    assert "(last error: 503" in early.out
+    assert "`osrs-notify deliver --now` sends them now." in early.out
     assert len(discord.posts) == 1
 
     now = run("deliver", "--now")  # the owner knows Discord is back

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
@@ -312,8 +311,9 @@ OUTCOMES = [
     ("disable", "held", 0, False, 1, {"held": 1}),
     ("reject", "failed", 1, False, 1, {"failed": 1}),
     ("too_large", "failed", 1, False, 1, {"failed": 1}),
-    ("global_429", "pending", 0, True, 0, {"paused": True}),
-    ("bucket_empty", "pending", 0, True, 0, {"paused": True}),
+    # A pause leaves the message unsent: a problem, exit 1 (it goes out on a later run).
+    ("global_429", "pending", 0, True, 1, {"paused": True}),
+    ("bucket_empty", "pending", 0, True, 1, {"paused": True}),
 ]
 
 
@@ -429,35 +429,37 @@ def test_global_pause_marks_nothing_is_persisted_and_honoured_by_the_next_run(
     world.add("Alice", "Bobby", hooks=("clan", "solo"))
     sender = FakeSender(on("clan", "global_429"))
 
-    before = time.time()
     report = world.deliver(sender)
 
     assert len(sender.posts) == 1  # the 429; solo is not tried during the pause
     assert set(world.statuses().values()) == {"pending"}
     assert {r.attempts for r in world.rows()} == {0}
     assert report.webhooks["clan"].paused and report.webhooks["solo"].paused
-    assert report.paused_for == 600.0 and report.exit_code == 0
+    # A pause is a problem: exit 1, with its end and Discord's words.
+    assert report.paused_for == 600.0 and report.exit_code == 1
+    assert report.paused_until == T0 + timedelta(seconds=600)
+    assert report.pause_reason == RESULTS["global_429"].error
     until = float(world.store.get_meta(PAUSE_KEY) or 0)
-    assert before + 600 <= until <= time.time() + 600
+    assert until == (T0 + timedelta(seconds=600)).timestamp()
 
     # The next run is a new process: its sender knows nothing until we tell it.
     world.reopen()
     world.now += timedelta(minutes=1)
     fresh = FakeSender()
     report = world.deliver(fresh)
-    assert len(fresh.pause_calls) == 1
-    assert until - time.time() - 1 <= fresh.pause_calls[0] <= until - before
-    assert fresh.pause_calls[0] > 590
+    assert fresh.pause_calls == [540.0]
     assert fresh.posts == [] and set(world.statuses().values()) == {"pending"}
-    assert report.paused_for > 590 and report.exit_code == 0
-    assert float(world.store.get_meta(PAUSE_KEY) or 0) == pytest.approx(until, abs=2)
+    assert report.paused_for == 540.0 and report.exit_code == 1
+    assert report.pause_reason == RESULTS["global_429"].error  # remembered too
+    assert float(world.store.get_meta(PAUSE_KEY) or 0) == until
 
     # Once the pause is over, it is forgotten and everything goes out.
-    world.store.set_meta(PAUSE_KEY, f"{time.time() - 1:.3f}")
+    world.now = T0 + timedelta(seconds=601)
     done = FakeSender()
     report = world.deliver(done)
     assert done.pause_calls == [] and world.store.get_meta(PAUSE_KEY) is None
     assert report.delivered == 4 and report.paused_for == 0 and report.exit_code == 0
+    assert report.paused_until is None
     assert set(world.statuses().values()) == {"sent"}
 
 
@@ -470,8 +472,11 @@ def test_one_webhooks_empty_bucket_pauses_only_that_webhook(world: World) -> Non
     assert sender.hooks_posted() == {"clan"}
     assert set(world.statuses("solo").values()) == {"pending"}
     assert set(world.statuses("clan").values()) == {"sent"}
-    assert report.webhooks["solo"].paused and report.exit_code == 0
+    assert report.webhooks["solo"].paused and report.exit_code == 1  # left unsent: say so
+    assert report.webhooks["solo"].pause_error == RESULTS["bucket_empty"].error
+    assert report.backlog["solo"].due == 2  # due still: the next run sends them
     assert world.store.get_meta(PAUSE_KEY) is None  # not a global pause: nothing to remember
+    assert report.paused_until is None
 
 
 # -- disable (404 / 401) --------------------------------------------------------------------------
@@ -504,8 +509,10 @@ def test_disabled_webhook_keeps_its_messages_is_skipped_and_a_new_url_sends_them
     assert skipping.hooks_posted() == {"lines"}
     assert report.webhooks["solo"].disabled == RESULTS["disable"].error
     assert report.webhooks["solo"].delivered == 0 and report.exit_code == 1
+    # Queued meanwhile, held too: never claimed while the webhook is disabled.
     assert world.statuses("solo") == {("solo", "Alice"): "held", ("solo", "Bobby"): "held",
-                                      ("solo", "Carol"): "pending"}
+                                      ("solo", "Carol"): "held"}
+    assert report.webhooks["solo"].held == 3
 
     # The same URL again changes nothing — and with nothing new for it, the run still says
     # so: a disabled webhook keeping messages is never reported as "nothing pending".
@@ -579,31 +586,91 @@ def test_too_large_message_is_halved_until_it_is_accepted(world: World) -> None:
 # -- webhooks we cannot send to -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("urls", "why"), [({"solo": None}, "not in the config"), ({"solo": ""}, "has no URL")],
-    ids=["removed", "url-unset"],
-)
-def test_unconfigured_webhook_keeps_its_messages_and_is_reported_skipped(
-    world: World, urls: dict[str, str | None], why: str
+def test_a_webhook_without_url_holds_its_messages_says_so_every_run_and_sends_them_once_set(
+    world: World,
 ) -> None:
+    """The `.env` forgotten: the messages wait, every run says how many and why (exit 0: the
+    example config runs on a fresh machine), and the day the URL is back they go out once."""
+    world.configure(solo="")
     world.add("Alice", "Bobby", hooks=("solo", "clan"))
-    world.configure(**urls)
     sender = FakeSender()
 
     report = world.deliver(sender)
 
     assert sender.hooks_posted() == {"clan"}
-    assert report.webhooks["solo"].skipped == why
-    assert report.webhooks["solo"].delivered == 0
-    assert set(world.statuses("solo").values()) == {"pending"}
+    solo = report.webhooks["solo"]
+    assert (solo.skipped, solo.held, solo.delivered) == ("has no URL", 2, 0)
+    assert report.exit_code == 0  # held on purpose, not a failure
+    assert set(world.statuses("solo").values()) == {"held"}
     assert {r.attempts for r in world.rows() if r.webhook == "solo"} == {0}
-    assert report.exit_code == 0  # kept on purpose, not a failure
+    state = world.store.webhook_states()["solo"]
+    assert state.disabled and state.address_hash is None and state.reason == "has no URL"
 
-    # Back in the config: they go out.
+    # A later run with something new for it, and one with nothing: both still say so.
+    world.now += timedelta(hours=1)
+    world.add("Carol", hooks=("solo",))
+    assert world.deliver(FakeSender()).webhooks["solo"].held == 3
+    quiet = world.deliver(FakeSender())
+    assert quiet.webhooks["solo"].held == 3 and quiet.exit_code == 0
+    assert set(world.statuses("solo").values()) == {"held"}
+    assert world.store.webhook_states()["solo"].changed_at == T0  # held since the first run
+
+    # The URL is back: every held message goes out, in order, exactly once.
     world.configure()
     back = FakeSender()
-    assert world.deliver(back).webhooks["solo"].delivered == 2
+    report = world.deliver(back)
+    assert [p.players for p in back.posts] == [["Alice"], ["Bobby"], ["Carol"]]
+    assert report.webhooks["solo"].delivered == 3 and report.exit_code == 0
+    assert not world.store.webhook_states()["solo"].disabled
     assert set(world.statuses().values()) == {"sent"}
+    again = FakeSender()
+    assert world.deliver(again).webhooks == {} and again.posts == []
+
+
+def test_a_disabled_webhook_whose_url_is_unset_keeps_discords_reason(world: World) -> None:
+    world.add("Alice", hooks=("solo",))
+    world.deliver(FakeSender(on("solo", "disable")))
+    world.configure(solo="")
+
+    report = world.deliver(FakeSender())
+
+    assert report.webhooks["solo"].disabled == RESULTS["disable"].error
+    assert report.webhooks["solo"].skipped is None and report.exit_code == 1
+    world.configure()  # the same refused URL again: still disabled
+    assert world.deliver(FakeSender()).webhooks["solo"].disabled
+
+
+def test_the_reason_names_the_unset_variable(tmp_path: Path) -> None:
+    from poller.deliver import no_url_reason
+
+    path = tmp_path / "osrs-notify.toml"
+    path.write_text('[webhooks.clan]\nurl = "${CLAN_URL}"\n', encoding="utf-8")
+    settings = load_settings(path, environ={})
+    assert no_url_reason(settings, "clan") == "has no URL (${CLAN_URL} is not set)"
+
+
+def test_a_webhook_removed_from_the_config_drops_its_messages_with_a_count(
+    world: World,
+) -> None:
+    world.add("Alice", "Bobby", hooks=("solo", "clan"))
+    world.deliver(FakeSender(on("solo", "disable")))  # held, and a state row
+    world.add("Carol", hooks=("solo",))
+    world.configure(solo=None)
+    sender = FakeSender()
+
+    report = world.deliver(sender)
+
+    assert report.dropped == {"solo": 3} and "solo" not in report.webhooks
+    assert report.exit_code == 0 and sender.posts == []
+    assert set(world.statuses("solo").values()) == {"dropped"}
+    assert "solo" not in world.store.webhook_states()
+    assert world.store.counts()["event"] == 3  # the events stay, for history
+    # Said once: the next run has nothing to say about it.
+    assert world.deliver(FakeSender()).dropped == {}
+    # Back in the config later: a fresh start, nothing old is sent.
+    world.configure()
+    late = FakeSender()
+    assert world.deliver(late).webhooks == {} and late.posts == []
 
 
 def test_only_restricts_the_run_to_one_webhook(world: World) -> None:
@@ -627,8 +694,8 @@ def test_only_restricts_the_run_to_one_webhook(world: World) -> None:
         (on("solo", "retry"), 1),
         (on("solo", "disable"), 1),
         (on("solo", "reject"), 1),
-        (on("solo", "global_429"), 0),
-        (on("solo", "bucket_empty"), 0),
+        (on("solo", "global_429"), 1),
+        (on("solo", "bucket_empty"), 1),
         (on("solo", "retry", times=0), 0),
     ],
     ids=["all-sent", "retrying", "disabled", "failed", "global-pause", "bucket-pause",
@@ -640,7 +707,9 @@ def test_exit_code_is_1_when_a_webhook_is_in_trouble(
     world.add("Alice", hooks=("clan", "solo"))
     report = world.deliver(FakeSender(respond))
     assert report.exit_code == exit_code
-    assert report.exit_code == int(any(w.troubled for w in report.webhooks.values()))
+    assert report.exit_code == int(
+        any(w.troubled for w in report.webhooks.values()) or report.paused_until is not None
+    )
 
 
 def test_nothing_pending_is_exit_0_with_an_empty_report(world: World) -> None:
@@ -731,3 +800,190 @@ def test_crash_in_mark_rolls_back_the_attempt_row_too(
     # The attempt and the delivery are written in one transaction: neither, or both.
     assert world.store.attempts() == []
     assert world.row("solo", "Alice").status == "pending"
+
+
+# -- status lines tell the truth: what waits, why, until when, what sends it now -------------------
+
+
+def lines_of(report: DeliveryReport) -> str:
+    from poller.report import delivery_lines
+
+    return "\n".join(text for text, _ in delivery_lines(report))
+
+
+def test_messages_waiting_out_a_back_off_are_said_with_their_end_and_the_command(
+    world: World,
+) -> None:
+    world.add("Alice", "Bobby", hooks=("solo",))
+    world.deliver(FakeSender(on("solo", "retry")))
+    due_at = world.row("solo", "Alice").next_attempt_at
+
+    world.now += timedelta(seconds=2)
+    report = world.deliver(FakeSender())
+
+    assert report.webhooks == {} and report.exit_code == 0  # nothing failed in this run ...
+    waiting = report.backlog["solo"]  # ... but it is not "nothing pending"
+    assert (waiting.backoff, waiting.backoff_until) == (2, due_at)
+    assert waiting.backoff_error == RESULTS["retry"].error and report.waiting == 2
+    left = int((due_at - world.now).total_seconds())  # the back-off is jittered
+    when = f"{due_at:%Y-%m-%d %H:%M:%S} UTC (in {left // 60}m {left % 60}s)" if left >= 60 else (
+        f"{due_at:%Y-%m-%d %H:%M:%S} UTC (in {left}s)")
+    assert lines_of(report) == (
+        f"Webhook 'solo': 2 message(s) wait out a retry back-off until {when} "
+        f"(last error: {RESULTS['retry'].error}); `osrs-notify deliver --now` sends them now."
+    )
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_messages_leased_by_a_killed_process_are_said_and_taken_over_with_now(
+    world: World,
+) -> None:
+    import os
+    import socket
+
+    from poller.deliver import LeaseClaim, lease_holder
+
+    world.add("Alice", "Bobby", "Carol", hooks=("clan",))
+    dead = f"cron:{socket.gethostname()}:{_dead_pid()}"
+    # The killed `poll` had claimed them for five minutes and never sent them.
+    claimed = world.store.claim_deliveries(dead, world.now, timedelta(minutes=5), 1000)
+    assert len(claimed) == 3
+    assert lease_holder(dead) == "gone"
+    assert lease_holder(f"cron:{socket.gethostname()}:{os.getpid()}") == "alive"
+    assert lease_holder("cron:another-host:1") == "elsewhere"
+
+    world.now += timedelta(seconds=30)
+    sender = FakeSender()
+    claim = LeaseClaim(world.store, now=lambda: world.now)
+    report = world.deliver(sender, claim=claim)
+    claim.release()
+
+    assert sender.posts == [] and report.exit_code == 0
+    (lease,) = report.backlog["clan"].leased
+    assert (lease.owner, lease.count) == (dead, 3)
+    assert lease.until == T0 + timedelta(minutes=5)
+    assert lines_of(report) == (
+        f"Webhook 'clan': 3 message(s) are leased until 2026-07-01 12:05:00 UTC (in 4m 30s) "
+        f"by {dead}, which is no longer running; `osrs-notify deliver --now` sends them now, "
+        "else they go out after that."
+    )
+
+    now_claim = LeaseClaim(world.store, now=lambda: world.now)
+    taken = world.deliver(sender, claim=now_claim, ignore_backoff=True)
+    now_claim.release()
+    assert taken.taken_over == {dead: 3}
+    assert taken.webhooks["clan"].delivered == 3 and taken.backlog == {}
+    assert [p.players for p in sender.accepted()] == [["Alice", "Bobby", "Carol"]]
+    assert "Took over 3 message(s) leased by " + dead in lines_of(taken)
+
+
+def test_a_live_process_lease_is_never_taken_over(world: World) -> None:
+    import os
+    import socket
+
+    from poller.deliver import LeaseClaim
+
+    world.add("Alice", hooks=("clan",))
+    alive = f"cron:{socket.gethostname()}:{os.getppid()}"
+    world.store.claim_deliveries(alive, world.now, timedelta(minutes=5), 1000)
+    sender = FakeSender()
+    claim = LeaseClaim(world.store, now=lambda: world.now)
+    report = world.deliver(sender, claim=claim, ignore_backoff=True)
+    claim.release()
+    assert sender.posts == [] and report.taken_over == {}
+    assert f"are being sent by {alive}" in lines_of(report)
+
+
+def test_an_edge_ban_is_exit_1_with_its_end_remembered_and_shown_by_check(
+    world: World,
+) -> None:
+    from poller.deliver import outbox_problems
+
+    ban = SendResult(
+        "paused", 429, "429 with a non-JSON body: Discord's edge (Cloudflare) has banned this "
+        "IP for a while; all sending paused for 3600 s", retry_after=3600.0, attempts=1,
+    )
+    world.add("Alice", "Bobby", hooks=("clan",))
+    sender = FakeSender()
+
+    def edge(address: WebhookAddress, body: Mapping[str, Any], *, thread_id: str | None = None
+             ) -> SendResult:
+        sender.pause_all(3600.0)
+        return ban
+
+    sender.send = edge  # type: ignore[method-assign]
+    report = world.deliver(sender)
+
+    assert report.exit_code == 1 and report.paused_until == T0 + timedelta(hours=1)
+    assert report.pause_reason == ban.error
+    assert lines_of(report).endswith(
+        f"Discord paused all sending until 2026-07-01 13:00:00 UTC (in 1h 0m): {ban.error}; "
+        "2 message(s) wait and go out on the first run after that."
+    )
+    # A later run with nothing new to try still says so, and is still exit 1.
+    world.now += timedelta(minutes=10)
+    later = world.deliver(FakeSender())
+    assert later.exit_code == 1 and later.pause_reason == ban.error
+    assert outbox_problems(world.settings, world.store, world.now) == [
+        f"Discord paused all sending until 2026-07-01 13:00:00 UTC (in 50m 0s): {ban.error}; "
+        "2 message(s) wait and go out on the first run after that"
+    ]
+    world.now = T0 + timedelta(hours=1)
+    assert outbox_problems(world.settings, world.store, world.now) == []
+
+
+@pytest.mark.parametrize(
+    ("respond", "failed"),
+    [
+        # Three 400s in a row: the first message of four, then the split's first single.
+        (lambda n: "reject" if n < 3 else "sent", 1),
+        # Twenty 413s: halved down to single events, some of which are refused too.
+        (lambda n: "too_large" if n < 20 else "sent", None),
+    ],
+    ids=["three-400s", "twenty-413s"],
+)
+def test_failed_events_are_shown_and_retry_failed_sends_them_once(
+    world: World, respond: Callable[[int], str], failed: int | None
+) -> None:
+    from poller.deliver import outbox_problems
+
+    world.add(*NAMES, hooks=("clan",))
+    count = [0]
+
+    def answer(hook: str, body: Mapping[str, Any]) -> str:
+        count[0] += 1
+        return respond(count[0] - 1)
+
+    first = world.deliver(FakeSender(answer))
+    lost = [r for r in world.rows() if r.status == "failed"]
+    assert lost and (failed is None or len(lost) == failed)
+    assert first.exit_code == 1
+    backlog = first.backlog["clan"]
+    assert backlog.failed == len(lost) and backlog.failed_error in (
+        RESULTS["reject"].error, RESULTS["too_large"].error)
+    assert {f.player for f in backlog.failed_events} == {r.player for r in lost}
+    assert "`osrs-notify deliver --retry-failed` sends them again" in lines_of(first)
+    (problem,) = outbox_problems(world.settings, world.store, world.now)
+    assert problem.startswith(f"webhook 'clan': {len(lost)} message(s) for ")
+    assert all(r.player in problem for r in lost) and backlog.failed_error in problem
+
+    # Nothing sends them by itself, not even --now ...
+    idle = FakeSender()
+    assert world.deliver(idle, ignore_backoff=True).webhooks == {} and idle.posts == []
+    # ... until the owner asks, after a fix: each goes out once.
+    assert world.store.retry_failed(world.now) == len(lost)
+    fixed = FakeSender()
+    report = world.deliver(fixed)
+    assert report.webhooks["clan"].delivered == len(lost) and report.exit_code == 0
+    assert set(world.statuses().values()) == {"sent"}
+    everyone = [n for p in fixed.accepted() + [] for n in p.players]
+    assert sorted(everyone) == sorted(r.player for r in lost)
+    assert outbox_problems(world.settings, world.store, world.now) == []
