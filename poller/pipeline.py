@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from . import game, plausibility
@@ -400,10 +401,13 @@ def _config_route(
 ) -> Callable[[str, str], tuple[str, ...]]:
     """``settings.route``, but for a player followed through ``players rename`` while the config
     still lists the old name: routed as that config entry (its own webhooks, the webhooks'
-    players/exclude lists), not as an unknown name that every "*" webhook takes."""
+    players/exclude lists), not as an unknown name that every "*" webhook takes.
+
+    Webhooks without a URL are routed to as well: their messages are held until it is set
+    (`deliver` says so on every run), never dropped because a `.env` was forgotten."""
     configured = {entry.key for entry in settings.players}
     if all(p.key in configured for p in players):  # the usual case: no extra query
-        return settings.route
+        return partial(settings.route, include_unconfigured=True)
     renamed = {p.key: p.renamed_to for p in store.all_players() if p.renamed_to}
     aliases: dict[str, str] = {}
     for entry in settings.players:
@@ -415,7 +419,7 @@ def _config_route(
             aliases[key] = entry.name
 
     def route(kind: str, player: str) -> tuple[str, ...]:
-        return settings.route(kind, aliases.get(_key(player), player))
+        return settings.route(kind, aliases.get(_key(player), player), include_unconfigured=True)
 
     return route
 

@@ -317,10 +317,10 @@ class PricePass:
         return result, verdict
 
     def _routes(self, watch: WatchSettings) -> tuple[str, ...]:
-        """The watch's webhooks that have a URL: queueing for one without would flood its
-        channel with stale alerts the day a URL is added (as ``Settings.route`` does)."""
+        """The watch's webhooks, with a URL or not: for one without, the alert is held until
+        its URL is set (every delivery run says so), never dropped."""
         hooks = self.settings.webhooks
-        return tuple(n for n in watch.webhooks if n in hooks and hooks[n].configured)
+        return tuple(n for n in watch.webhooks if n in hooks)
 
 
 def _average(averages: dict[str, Averages], window: str, item_id: int) -> int | None:
@@ -433,7 +433,7 @@ def report_lines(report: PriceReport) -> tuple[list[str], list[str]]:
         elif report.dry_run:
             line += " — would send to " + (", ".join(repr(h) for h in r.webhooks) or "no webhook")
         elif not r.webhooks:
-            line += " — no webhook with a URL takes it"
+            line += " — no webhook takes it"
         out.append(line)
     if report.events_added:
         out.append(

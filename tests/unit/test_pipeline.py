@@ -186,10 +186,12 @@ def routed(tmp_path: Path, store: Store) -> RunReport:
 @pytest.mark.parametrize(
     ("player", "kind", "hooks"),
     [
-        ("Alice", "levelup", ("clan",)),  # noalice excludes her, solo is Bob's, ach takes none
-        ("Alice", "achievement", ("clan", "ach")),
-        ("Carol", "levelup", ("clan", "noalice")),
-        ("Carol", "achievement", ("clan", "ach", "noalice")),
+        # noalice excludes her, solo is Bob's, ach takes none; "unset" has no URL yet: its
+        # messages are queued all the same, held until it is set (never dropped).
+        ("Alice", "levelup", ("clan", "unset")),
+        ("Alice", "achievement", ("clan", "ach", "unset")),
+        ("Carol", "levelup", ("clan", "noalice", "unset")),
+        ("Carol", "achievement", ("clan", "ach", "noalice", "unset")),
         ("Bob", "levelup", ("solo",)),  # his own webhooks list wins over the "*" ones
         ("Bob", "achievement", ("solo",)),
     ],
@@ -214,7 +216,7 @@ def test_level_up_events_and_their_deliveries_are_stored(routed: RunReport, stor
     by_hook: dict[str, set[tuple[str | None, str]]] = {}
     for d in pending:
         by_hook.setdefault(d.webhook, set()).add((d.player_name, d.kind))
-    assert set(by_hook) == {"clan", "ach", "solo", "noalice"}  # never "unset"
+    assert set(by_hook) == {"clan", "ach", "solo", "noalice", "unset"}  # "unset": held later
     assert {k for _, k in by_hook["ach"]} == {"achievement"}
     assert {p for p, _ in by_hook["solo"]} == {"Bob"}
     assert "Alice" not in {p for p, _ in by_hook["noalice"]}

@@ -117,7 +117,8 @@ def test_a_traders_timeline(tmp_path: Path, store: Store) -> None:
     report = one_pass(settings, store, wiki, clock)
     (result,) = report.results
     assert result.outcome == "alert" and report.events_added == 1
-    assert result.webhooks == ("market",)  # "later" has no URL: nothing queued for it
+    # "later" has no URL yet: queued all the same, held until it is set (never dropped).
+    assert result.webhooks == ("market", "later")
     payload = result.payload
     assert payload is not None
     assert {k: payload[k] for k in ("kind", "metric", "old", "new", "threshold", "item_id")} == {
@@ -151,7 +152,8 @@ def test_a_traders_timeline(tmp_path: Path, store: Store) -> None:
     events = store.recent_events()
     assert [(e.payload["rule"], e.payload["new"]) for e in reversed(events)] == [
         ("above", 1_650 * M), ("below", 1_150 * M)]
-    assert Counter(d.webhook for d in store.pending_deliveries(clock.now)) == {"market": 2}
+    assert Counter(d.webhook for d in store.pending_deliveries(clock.now)) == {
+        "market": 2, "later": 2}
     assert wiki.calls["mapping"] == 1  # the item list is kept for a day
     assert wiki.calls["latest"] == 7 and wiki.calls["1h"] == 6  # once per run (6 reached it)
     assert wiki.calls["5m"] == 0
@@ -172,8 +174,8 @@ def test_one_latest_for_every_watch_and_averages_only_when_needed(
     report = one_pass(settings, store, wiki, clock)
     assert [r.outcome for r in report.results] == ["baseline"] * 3
     assert (wiki.calls["latest"], wiki.calls["5m"], wiki.calls["1h"]) == (1, 1, 0)
-    assert [r.webhooks for r in report.results] == [("market", "bonds"), ("market", "bonds"),
-                                                    ("bonds",)]
+    assert [r.webhooks for r in report.results] == [
+        ("market", "bonds", "later"), ("market", "bonds", "later"), ("bonds",)]
 
 
 def test_no_trades_yet_is_no_price_and_no_state(tmp_path: Path, store: Store) -> None:
@@ -274,7 +276,7 @@ def test_the_alert_renders_as_a_price_embed(tmp_path: Path, store: Store) -> Non
     one_pass(settings, store, wiki, clock)
     wiki.price(20997, 1_650 * M)
     one_pass(settings, store, wiki, clock)
-    (pending,) = store.pending_deliveries(clock.now)
+    (pending,) = store.pending_deliveries(clock.now, webhook="market")
     (message,) = build_messages([(pending.delivery_id, pending.payload)], Style())
     (embed,) = message.body["embeds"]  # type: ignore[misc]
     assert embed["title"] == "📈 Twisted bow rose above 1.6b"
