@@ -197,3 +197,178 @@ def test_a_deleted_webhook_is_disabled_while_the_others_keep_working(world: Worl
     assert out.returncode == 0, out.stdout + out.stderr
     assert boss_mentions(world, fresh) == 10
     assert "Nothing pending" in world.run("deliver").stdout
+
+
+# -- held, paused, leased, failed: every run tells the truth, nothing is lost ----------------------
+
+
+def clan_lines(world: World) -> Counter[str]:
+    return Counter({k: v for k, v in world.lines(world.clan).items() if "→" in k})
+
+
+def test_a_forgotten_env_holds_the_level_ups_and_they_go_out_once_it_is_back(
+    world: World,
+) -> None:
+    names = PLAYERS[:3]
+    world.set_levels(PLAYERS, 60, 40)
+    assert world.run("poll").returncode == 0
+    env_file = world.home / ".env"
+    saved = env_file.read_text()
+    env_file.unlink()  # a redeploy without the .env
+
+    world.set_levels(names, 61, 40)
+    out = world.run("poll")
+    assert out.returncode == 0, out.stdout + out.stderr  # held, not failed
+    assert "9 event(s) stored, 9 webhook deliveries queued." in out.stdout
+    held = "Webhook 'clan' has no URL (${CLAN_URL} is not set): 9 message(s) held; they will be " \
+        "sent once it is set."
+    assert held in out.stderr
+    assert world.discord.messages == []
+
+    # Every run says so, even with nothing new: never "Nothing pending".
+    again = world.run("deliver")
+    assert again.returncode == 0 and held in again.stderr
+    assert "Nothing pending" not in again.stdout
+    check = world.run("check", "--offline")
+    assert check.returncode == 1
+    assert "webhook 'clan' has no URL (${CLAN_URL} is not set): 9 message(s) held since" in (
+        check.stderr)
+
+    env_file.write_text(saved)  # the .env is back
+    out = world.run("deliver")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Webhook 'clan': 9 event(s) delivered" in out.stdout
+    assert clan_lines(world) == expected_lines(names, 60, 61, 0)  # each exactly once
+    assert "Nothing pending" in world.run("deliver").stdout
+    assert world.run("poll").returncode == 0
+    assert clan_lines(world) == expected_lines(names, 60, 61, 0)
+
+
+def test_deliver_says_what_a_killed_poll_left_leased_and_now_takes_it_over(
+    world: World,
+) -> None:
+    import signal
+    import socket
+    import sqlite3
+    import time
+
+    names = PLAYERS[:4]
+    world.set_levels(PLAYERS, 60, 40)
+    assert world.run("poll").returncode == 0
+    world.set_levels(names, 61, 40)
+    world.discord.delay(2.0)  # the poll hangs in its first send ...
+    proc = subprocess.Popen(
+        [osrs_notify_command(), "poll"], cwd=world.home, env=world.env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    db = world.home / "state.db"
+    deadline = time.monotonic() + 60
+    leased = 0
+    while not leased and time.monotonic() < deadline:
+        try:
+            with sqlite3.connect(db, timeout=5) as con:
+                leased = con.execute(
+                    "SELECT count(*) FROM delivery WHERE lease_owner IS NOT NULL").fetchone()[0]
+        except sqlite3.Error:
+            pass
+        time.sleep(0.05)
+    assert leased == 12
+    proc.send_signal(signal.SIGKILL)  # ... and is killed there
+    proc.wait()
+    world.discord.outage(True)  # the request in flight never becomes a message
+    while not world.discord.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    world.discord.outage(False)
+    world.discord.delay(0.0)
+    assert world.discord.messages == []
+
+    out = world.run("deliver")
+    assert out.returncode == 0
+    assert "Nothing pending" not in out.stdout
+    owner = f"cron:{socket.gethostname()}:{proc.pid}"
+    assert (
+        "Webhook 'clan': 12 message(s) are leased until " in out.stderr
+        and f"by {owner}, which is no longer running; `osrs-notify deliver --now` sends them "
+        "now, else they go out after that." in out.stderr
+    ), out.stderr
+    assert world.discord.messages == []
+
+    now = world.run("deliver", "--now")
+    assert now.returncode == 0, now.stdout + now.stderr
+    assert f"Took over 12 message(s) leased by {owner}, which is no longer running." in now.stdout
+    assert clan_lines(world) == expected_lines(names, 60, 61, 0)
+    assert "Nothing pending" in world.run("deliver").stdout
+
+
+def test_an_edge_ban_is_exit_1_everywhere_and_check_shows_its_end(world: World) -> None:
+    import sqlite3
+
+    names = PLAYERS[:2]
+    world.set_levels(PLAYERS, 60, 40)
+    assert world.run("poll").returncode == 0
+    world.discord.ban(True)  # Cloudflare's HTML 429: about an hour without Discord
+    world.set_levels(names, 61, 40)
+
+    out = world.run("poll")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Discord paused all sending until " in out.stderr
+    assert "429 with a non-JSON body: Discord's edge (Cloudflare) has banned this IP" in out.stderr
+    assert "6 message(s) wait and go out on the first run after that." in out.stderr
+    tried = len(world.discord.requests)
+
+    later = world.run("deliver")
+    assert later.returncode == 1 and "Discord paused all sending until " in later.stderr
+    assert len(world.discord.requests) == tried  # the pause is honoured across runs
+    check = world.run("check", "--offline")
+    assert check.returncode == 1 and "All good" not in check.stdout
+    assert "Discord paused all sending until " in check.stderr and " UTC (in 59m" in check.stderr
+
+    # An hour later (the stored end moved back), Discord answers again: each message once.
+    world.discord.ban(False)
+    with sqlite3.connect(world.home / "state.db") as con:
+        con.execute("UPDATE meta SET value = '1' WHERE key = 'discord_paused_until'")
+    out = world.run("deliver")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert clan_lines(world) == expected_lines(names, 60, 61, 0)
+    assert world.run("check", "--offline").returncode == 0
+
+
+def test_a_refused_event_is_shown_everywhere_and_retry_failed_sends_it_once(
+    world: World,
+) -> None:
+    import json
+
+    names = PLAYERS[:2]
+    world.set_levels(PLAYERS, 60, 40)
+    assert world.run("poll").returncode == 0
+    world.discord.fail_next(3, status=400)  # three 400s: the split leaves one event failed
+    world.set_levels(names, 61, 40)
+
+    out = world.run("poll")
+    assert out.returncode == 1
+    assert "1 refused by Discord" in out.stderr
+    assert "1 message(s) failed, refused by Discord (400 " in out.stderr
+    assert "`osrs-notify deliver --retry-failed` sends them again." in out.stderr
+    missing = expected_lines(names, 60, 61, 0) - clan_lines(world)
+    assert sum(missing.values()) == 1
+    (line,) = missing
+    who = line.split(":")[0]
+
+    problem = f"webhook 'clan': 1 message(s) for {who} failed, refused by Discord (400 "
+    stats = world.run("stats")
+    assert problem in stats.stdout
+    data = json.loads(world.run("stats", "--json").stdout)
+    assert [(f["webhook"], f["player"]) for f in data["failed"]] == [("clan", who)]
+    assert data["failed"][0]["error"].startswith("400 ")
+    listing = world.run("players", "list")
+    assert problem in listing.stderr
+    check = world.run("check", "--offline")
+    assert check.returncode == 1 and problem in check.stderr
+    assert "Nothing pending" in world.run("deliver", "--now").stdout  # not retried blindly
+    assert clan_lines(world) == expected_lines(names, 60, 61, 0) - missing
+
+    fixed = world.run("deliver", "--retry-failed")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "1 failed message(s) queued again." in fixed.stdout
+    assert clan_lines(world) == expected_lines(names, 60, 61, 0)  # now each exactly once
+    assert world.run("check", "--offline").returncode == 0
