@@ -6,6 +6,7 @@ real rate-limit headers; these tests count what arrives to prove "every message 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections import Counter
@@ -336,8 +337,6 @@ def test_an_edge_ban_is_exit_1_everywhere_and_check_shows_its_end(world: World) 
 def test_a_refused_event_is_shown_everywhere_and_retry_failed_sends_it_once(
     world: World,
 ) -> None:
-    import json
-
     names = PLAYERS[:2]
     world.set_levels(PLAYERS, 60, 40)
     assert world.run("poll").returncode == 0
@@ -372,3 +371,60 @@ def test_a_refused_event_is_shown_everywhere_and_retry_failed_sends_it_once(
     assert "1 failed message(s) queued again." in fixed.stdout
     assert clan_lines(world) == expected_lines(names, 60, 61, 0)  # now each exactly once
     assert world.run("check", "--offline").returncode == 0
+
+
+def test_the_example_config_on_a_fresh_machine_holds_and_exits_0_then_sends_once_set(
+    tmp_path: Path,
+) -> None:
+    """The README's first command: the example config, no .env. Its webhooks have no URL, so
+    a poll's news is held (exit 0, said on every run), and goes out once the URLs are set."""
+    import shutil
+
+    from fake_prices import FakePrices, FakePricesServer
+
+    root = Path(__file__).resolve().parents[3]
+    shutil.copy(root / "config" / "osrs-notify.example.toml", tmp_path / "osrs-notify.toml")
+    hiscores, prices = FakeHiscores(), FakePrices()
+    names = ("Lynx Titan", "Zezima", "B0aty")
+    with FakeServer(hiscores) as jagex, FakePricesServer(prices) as wiki, \
+            FakeDiscord() as discord:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("OSRS_", "DATABASE_")) and not k.endswith("_WEBHOOK_URL")}
+        env.update(OSRS_API_ENDPOINT=jagex.url, OSRS_PRICES_ENDPOINT=wiki.url,
+                   DISCORD_API_BASE=discord.api_base, OSRS_RATE_LIMIT="6000")
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            out = subprocess.run([osrs_notify_command(), "--config", "osrs-notify.toml", *args],
+                                 cwd=tmp_path, env=env, capture_output=True, text=True,
+                                 timeout=120)
+            assert "Traceback" not in out.stderr
+            return out
+
+        for name in names:
+            hiscores.set_player(name, hiscores_body({"Cooking": xp(80)}))
+        prices.set_price(20997, 1_505_000_000, 1_495_000_000)
+        first = run("poll")
+        assert first.returncode == 0, first.stdout + first.stderr
+
+        hiscores.set_player("Zezima", hiscores_body({"Cooking": xp(81)}))
+        prices.set_price(20997, 1_655_000_000, 1_645_000_000)  # over `above`
+        out = run("poll")
+        assert out.returncode == 0, out.stdout + out.stderr  # held, not failed
+        assert "Zezima: Cooking 80 → 81" in out.stdout
+        assert "Webhook 'clan' has no URL (${CLAN_WEBHOOK_URL} is not set): 1 message(s) " \
+            "held; they will be sent once it is set." in out.stderr
+        assert "Webhook 'market' has no URL (${MARKET_WEBHOOK_URL} is not set): 1 message(s) " \
+            "held" in out.stderr
+        assert discord.requests == []
+
+        clan, market = discord.add_webhook(name="clan").id, discord.add_webhook(name="mkt").id
+        env.update(CLAN_WEBHOOK_URL=discord.webhook_url(clan),
+                   MARKET_WEBHOOK_URL=discord.webhook_url(market))
+        sent = run("deliver")
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        (level_up,) = discord.messages_for(clan)
+        assert "Cooking 80 → 81" in json.dumps(level_up.body, ensure_ascii=False)
+        (alert,) = discord.messages_for(market)
+        assert "Twisted bow" in json.dumps(alert.body, ensure_ascii=False)
+        assert "Nothing pending" in run("deliver").stdout
+        assert len(discord.messages) == 2
