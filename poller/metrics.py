@@ -6,12 +6,17 @@ Every run is measured the same way, whoever ran it (`poll`, `deliver`, a `run` t
                          http=client.take_stats(reset=True), redis=layer, metrics_file=path)
 
 :func:`record_run` stores one ``run`` row with the measurements (``stats`` reads them), adds to
-the running totals (Prometheus counters), publishes a summary on ``{prefix}:updates`` when Redis
-is configured, and rewrites ``metrics_file`` in the Prometheus text format for node_exporter's
-textfile collector. Each of those steps is best effort: a metrics problem is logged and never
-fails the run it measures.
+the running totals (Prometheus counters), hands a summary to ``redis`` (anything with the
+:class:`SummarySink` methods; the Redis layer publishes it on ``{prefix}:updates``), and rewrites
+``metrics_file`` in the Prometheus text format for node_exporter's textfile collector. Each of
+those steps is best effort: a metrics problem is logged and never fails the run it measures.
 
-Imports here are the standard library only: this module is on the cron path.
+Data flows one way: reports → metrics → sinks. This module imports neither the Redis layer nor
+Redis (the sink is a protocol), and the Redis layer publishes a plain mapping without knowing
+this module.
+
+Top-level imports are the standard library only: this module is on the cron path.
+``prometheus_client`` is imported only when a metrics file is written.
 """
 
 from __future__ import annotations
@@ -22,16 +27,17 @@ import os
 import re
 import socket
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
     from .deliver import DeliveryReport
     from .http import HttpStats
     from .pipeline import RunReport
-    from .redis_layer import RedisLayer
     from .store import Store
 
 log = logging.getLogger("osrs_notify.metrics")
@@ -199,6 +205,16 @@ class RunMetrics:
         return {k: v for k, v in out.items() if v}
 
 
+class SummarySink(Protocol):
+    """Where a run's summary goes besides the store: in practice the Redis layer, which
+    matches this structurally. Its outages since the last run are an input (counted as
+    ``redis`` errors); the summary is an output, handed over as plain data."""
+
+    def take_failures(self) -> int: ...
+
+    def publish_summary(self, summary: Mapping[str, Any]) -> bool: ...
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -298,7 +314,7 @@ def record_run(
     http: HttpStats | None = None,
     started: datetime | None = None,
     finished: datetime | None = None,
-    redis: RedisLayer | None = None,
+    redis: SummarySink | None = None,
     metrics_file: str | os.PathLike[str] | None = None,
     extra_events: int = 0,
     extra_errors: Mapping[str, int] | None = None,
@@ -331,7 +347,7 @@ def record_run(
     except StoreError as exc:
         log.warning("run metrics not stored: %s", exc)
     if redis is not None:
-        redis.publish_summary(metrics)
+        redis.publish_summary(metrics.as_dict())
     if metrics_file is not None:
         export(store, metrics_file, fallback=metrics)
     return metrics
@@ -359,121 +375,163 @@ def latest(store: Store) -> dict[str, RunMetrics]:
 
 
 # -- Prometheus text format -----------------------------------------------------------------------
+#
+# prometheus_client writes the exposition format; this module only says which families exist and
+# what their samples are. It is imported inside the functions below, never at the top: the cron
+# path without a metrics file must not pay for it (about 65 ms, see the README "Metrics").
 
 
-@dataclass
-class _Family:
+class _Spec(NamedTuple):  # a NamedTuple, not a dataclass: a third of the import cost
+    """One family: its name without the prefix, help text and label names (``kind`` first for
+    the last-run families). The type is the function in :func:`_families` that builds it."""
+
     name: str
-    type: str
     help: str
-    samples: list[tuple[str, dict[str, str], float]] = field(default_factory=list)
-
-    def add(self, value: float | None, suffix: str = "", **labels: str) -> None:
-        if value is not None:
-            self.samples.append((self.name + suffix, labels, value))
+    labels: tuple[str, ...] = ()
 
 
-# Running totals: name in the store → (help text, label name or None).
-_COUNTERS: dict[str, tuple[str, str | None]] = {
-    "runs_total": ("Runs recorded, by kind.", "kind"),
-    "players_polled_total": ("Player fetches, by outcome.", "outcome"),
-    "events_derived_total": ("Events derived from snapshots and price alerts.", None),
-    "messages_sent_total": ("Discord messages accepted.", None),
-    "deliveries_sent_total": ("Events delivered to a webhook.", None),
-    "api_requests_total": ("HTTP requests that went to the network.", None),
-    "cache_hits_total": ("HTTP requests served by the cache.", None),
-    "errors_total": ("Failures, by kind (player fetches, Discord sends, Redis).", "error"),
-}
+# Gauges and summaries describing the last run of each kind.
+_TIMESTAMP = _Spec("run_timestamp_seconds", "When the last run of this kind finished.", ("kind",))
+_DURATION = _Spec("run_duration_seconds", "How long the last run took.", ("kind",))
+_POLLED = _Spec("last_run_players_polled", "Players polled in the last run, by outcome.",
+                ("kind", "outcome"))
+_REQUESTS = _Spec("last_run_api_requests", "Network requests in the last run.", ("kind",))
+_API = _Spec("api_latency_seconds", "Latency of the last run's API requests.", ("kind",))
+_RATIO = _Spec("cache_hit_ratio", "Cache hits / all requests in the last run.", ("kind",))
+_DERIVED = _Spec("last_run_events_derived", "Events derived in the last run.", ("kind",))
+_SENT = _Spec("last_run_messages_sent", "Discord messages sent in the last run.", ("kind",))
+_DELIVERED = _Spec("last_run_deliveries_sent", "Events delivered in the last run.", ("kind",))
+_DELIVERY = _Spec("delivery_latency_seconds",
+                  "From an event being stored to Discord accepting it, last run.", ("kind",))
+_ERRORS = _Spec("last_run_errors", "Failures in the last run, by kind.", ("kind", "error"))
+
+# Running totals, named as in the store ("runs_total:kind=poll"): one counter family each.
+_COUNTERS: tuple[_Spec, ...] = (
+    _Spec("runs_total", "Runs recorded, by kind.", ("kind",)),
+    _Spec("players_polled_total", "Player fetches, by outcome.", ("outcome",)),
+    _Spec("events_derived_total", "Events derived from snapshots and price alerts."),
+    _Spec("messages_sent_total", "Discord messages accepted."),
+    _Spec("deliveries_sent_total", "Events delivered to a webhook."),
+    _Spec("api_requests_total", "HTTP requests that went to the network."),
+    _Spec("cache_hits_total", "HTTP requests served by the cache."),
+    _Spec("errors_total", "Failures, by kind (player fetches, Discord sends, Redis).", ("error",)),
+)
+
+# A sample as this module sees it: label values in the family's label order, and the value.
+_Samples = list[tuple[tuple[str, ...], float]]
+
+
+def _last_run_samples(latest: Mapping[str, RunMetrics]) -> dict[_Spec, _Samples]:
+    """The gauge samples of the last run of each kind (summaries are added apart)."""
+    out: dict[_Spec, _Samples] = {
+        spec: [] for spec in (_TIMESTAMP, _DURATION, _POLLED, _REQUESTS, _RATIO, _DERIVED,
+                              _SENT, _DELIVERED, _ERRORS)
+    }
+    for kind, m in sorted(latest.items()):
+        out[_TIMESTAMP].append(((kind,), m.finished_at.timestamp()))
+        out[_DURATION].append(((kind,), m.duration))
+        out[_POLLED] += [((kind, o), n) for o, n in sorted(m.players.items())]
+        out[_REQUESTS].append(((kind,), m.api_requests))
+        if m.cache_hit_ratio is not None:  # nothing fetched: no series rather than NaN or 0
+            out[_RATIO].append(((kind,), m.cache_hit_ratio))
+        out[_DERIVED].append(((kind,), m.events_derived))
+        out[_SENT].append(((kind,), m.messages_sent))
+        out[_DELIVERED].append(((kind,), m.deliveries_sent))
+        out[_ERRORS] += [((kind, e), n) for e, n in sorted(m.errors.items())]
+    return out
+
+
+def _counter_samples(spec: _Spec, totals: Mapping[str, int]) -> _Samples:
+    """The store's totals for one counter: ``name`` or ``name:label=value`` keys."""
+    out: _Samples = []
+    for key, value in sorted(totals.items()):
+        base, _, labelled = key.partition(":")
+        if base != spec.name:
+            continue
+        if not spec.labels:
+            if not labelled:
+                out.append(((), value))
+            continue
+        lname, _, lvalue = labelled.partition("=")
+        if lname == spec.labels[0]:
+            out.append(((lvalue,), value))
+    return out
+
+
+def _families(latest: Mapping[str, RunMetrics], totals: Mapping[str, int]) -> list[Metric]:
+    """Every family that has samples, as prometheus_client metric families. Families without
+    samples are left out: a ``# HELP``/``# TYPE`` pair with nothing under it only clutters the
+    file."""
+    from prometheus_client.core import (
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        SummaryMetricFamily,
+    )
+
+    gauges = _last_run_samples(latest)
+
+    def gauge(spec: _Spec) -> Metric:
+        family = GaugeMetricFamily(PREFIX + spec.name, spec.help, labels=spec.labels)
+        for values, value in gauges[spec]:
+            family.add_metric(values, value)
+        return family
+
+    def summary(spec: _Spec, of: Callable[[RunMetrics], Summary]) -> Metric:
+        family = SummaryMetricFamily(PREFIX + spec.name, spec.help, labels=spec.labels)
+        for kind, m in sorted(latest.items()):
+            s = of(m)
+            if not s.count:  # a run without requests has no latency series
+                continue
+            # SummaryMetricFamily takes only _sum and _count (prometheus_client's own Summary
+            # computes no quantiles); ours come computed, so they go in as raw samples.
+            for q, value in ((0.5, s.p50), (0.95, s.p95)):
+                if value is not None:
+                    family.add_sample(family.name, {"kind": kind, "quantile": str(q)}, value)
+            family.add_metric([kind], count_value=s.count, sum_value=s.sum)
+        return family
+
+    def counter(spec: _Spec) -> Metric:
+        # CounterMetricFamily takes the name with or without "_total" and writes it with: the
+        # series keep their names. No ``created``, so no ``_created`` series appear.
+        family = CounterMetricFamily(PREFIX + spec.name, spec.help, labels=spec.labels)
+        for values, value in _counter_samples(spec, totals):
+            family.add_metric(values, value)
+        return family
+
+    families = [
+        gauge(_TIMESTAMP), gauge(_DURATION), gauge(_POLLED), gauge(_REQUESTS),
+        summary(_API, lambda m: m.api_latency), gauge(_RATIO), gauge(_DERIVED), gauge(_SENT),
+        gauge(_DELIVERED), summary(_DELIVERY, lambda m: m.delivery_latency), gauge(_ERRORS),
+        *(counter(spec) for spec in _COUNTERS),
+    ]
+    return [f for f in families if f.samples]
+
+
+class _Families:
+    """A prometheus_client collector over families built beforehand: the file is one reading of
+    the store, not live instruments (the totals live in the database, shared by every process,
+    so the client's own Counter/Gauge objects, which count in this process, do not fit)."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return iter(self._families)
 
 
 def render_prometheus(latest: Mapping[str, RunMetrics], totals: Mapping[str, int]) -> str:
-    """The Prometheus text exposition format (0.0.4): gauges and summaries describing the last
-    run of each kind (``kind`` label), counters for the running totals. Counts of the last run
-    are named ``last_run_*`` so that no gauge shares a name with a counter minus ``_total``
-    (OpenMetrics would merge them). No timestamps (the textfile collector refuses them)."""
+    """The Prometheus text exposition format (0.0.4), written by prometheus_client: gauges and
+    summaries describing the last run of each kind (``kind`` label), counters for the running
+    totals. Counts of the last run are named ``last_run_*`` so that no gauge shares a name with a
+    counter minus ``_total`` (OpenMetrics would merge them). No timestamps (the textfile
+    collector refuses them). With nothing recorded, a lone newline."""
+    from prometheus_client import CollectorRegistry, generate_latest
 
-    def fam(name: str, type_: str, help_: str) -> _Family:
-        return _Family(PREFIX + name, type_, help_)
-
-    ts = fam("run_timestamp_seconds", "gauge", "When the last run of this kind finished.")
-    dur = fam("run_duration_seconds", "gauge", "How long the last run took.")
-    polled = fam("last_run_players_polled", "gauge", "Players polled in the last run, by outcome.")
-    requests = fam("last_run_api_requests", "gauge", "Network requests in the last run.")
-    api = fam("api_latency_seconds", "summary", "Latency of the last run's API requests.")
-    ratio = fam("cache_hit_ratio", "gauge", "Cache hits / all requests in the last run.")
-    derived = fam("last_run_events_derived", "gauge", "Events derived in the last run.")
-    sent = fam("last_run_messages_sent", "gauge", "Discord messages sent in the last run.")
-    delivered = fam("last_run_deliveries_sent", "gauge", "Events delivered in the last run.")
-    dlat = fam("delivery_latency_seconds", "summary",
-               "From an event being stored to Discord accepting it, last run.")
-    errs = fam("last_run_errors", "gauge", "Failures in the last run, by kind.")
-    for kind, m in sorted(latest.items()):
-        ts.add(m.finished_at.timestamp(), kind=kind)
-        dur.add(m.duration, kind=kind)
-        for outcome, n in sorted(m.players.items()):
-            polled.add(n, kind=kind, outcome=outcome)
-        requests.add(m.api_requests, kind=kind)
-        ratio.add(m.cache_hit_ratio, kind=kind)
-        derived.add(m.events_derived, kind=kind)
-        sent.add(m.messages_sent, kind=kind)
-        delivered.add(m.deliveries_sent, kind=kind)
-        for family, summary in ((api, m.api_latency), (dlat, m.delivery_latency)):
-            if summary.count:
-                family.add(summary.p50, kind=kind, quantile="0.5")
-                family.add(summary.p95, kind=kind, quantile="0.95")
-                family.add(summary.sum, "_sum", kind=kind)
-                family.add(summary.count, "_count", kind=kind)
-        for error, n in sorted(m.errors.items()):
-            errs.add(n, kind=kind, error=error)
-    families = [ts, dur, polled, requests, api, ratio, derived, sent, delivered, dlat, errs]
-
-    for name, (help_, label) in _COUNTERS.items():
-        family = fam(name, "counter", help_)
-        for key, value in sorted(totals.items()):
-            base, _, labelled = key.partition(":")
-            if base != name:
-                continue
-            if label is None:
-                family.add(value)
-            else:
-                lname, _, lvalue = labelled.partition("=")
-                if lname == label:
-                    family.add(value, **{label: lvalue})
-        families.append(family)
-
-    lines: list[str] = []
-    for family in families:
-        if not family.samples:
-            continue
-        lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
-        lines.append(f"# TYPE {family.name} {family.type}")
-        for sample, labels, value in family.samples:
-            lines.append(f"{sample}{_labels(labels)} {_value(value)}")
-    return "\n".join(lines) + "\n"
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _labels(labels: Mapping[str, str]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape_label(str(v))}"' for k, v in labels.items()) + "}"
-
-
-def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _value(value: float) -> str:
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
+    # A private registry: the client's global REGISTRY would add this process's own
+    # process_*/python_* series, which describe a cron one-shot that has already exited.
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(_families(latest, totals)))
+    return generate_latest(registry).decode("utf-8") or "\n"
 
 
 def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
@@ -505,12 +563,20 @@ def export(
     from .store import StoreError
 
     try:
-        text = render_prometheus(latest(store), store.runs.totals())
+        runs, totals = latest(store), store.runs.totals()
     except StoreError as exc:
         if fallback is None:
             log.warning("metrics file %s not written: %s", os.fspath(path), exc)
             return False
-        text = render_prometheus({fallback.kind: fallback}, {})
+        runs, totals = {fallback.kind: fallback}, {}
+    try:
+        text = render_prometheus(runs, totals)
+    except ImportError as exc:
+        # A declared dependency, yet an environment put together without it must still finish
+        # the run it measures (the run is stored; `stats` shows it).
+        log.warning("metrics file %s not written: prometheus_client is not installed (%s)",
+                    os.fspath(path), exc)
+        return False
     try:
         write_text_atomically(path, text)
     except OSError as exc:

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from .http import HttpConfig, RateLimiter
-    from .metrics import RunMetrics
     from .pipeline import RunReport
     from .settings import Settings
     from .store import Store
@@ -349,10 +348,11 @@ class RedisLayer:
             (q.event.kind, q.payload) for r in report.results for q in r.queued
         )
 
-    def publish_summary(self, metrics: RunMetrics) -> bool:
-        text = json.dumps(
-            {"schema": SCHEMA, "type": "run", **metrics.as_dict()}, default=str
-        )
+    def publish_summary(self, summary: Mapping[str, Any]) -> bool:
+        """Publish a run's summary (``RunMetrics.as_dict()``) on ``{prefix}:updates``. It comes
+        in as plain data so that this module does not import ``poller.metrics``, which hands it
+        over: data flows one way, run reports → metrics → here."""
+        text = json.dumps({"schema": SCHEMA, "type": "run", **summary}, default=str)
         channel = self.key(SUMMARY_CHANNEL)
         return bool(self.call(lambda c: c.publish(channel, text) >= 0, default=False))
 

@@ -4,10 +4,14 @@ Prometheus text format (checked by a small parser of the exposition format), and
 
 from __future__ import annotations
 
+import ast
 import json
+import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -31,7 +35,7 @@ from poller.metrics import (
 from poller.pipeline import PlayerResult, RunReport
 from poller.store import open_store
 
-from support import TOKEN, Fakes, Run
+from support import DISCORD, HISCORES, TOKEN, Fakes, Run
 
 T0 = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -439,3 +443,213 @@ def test_metrics_module_is_lean() -> None:
     imports = re.findall(r"^(?:from|import) (\S+)", source, flags=re.M)
     assert set(imports) <= {"__future__", "logging", "math", "os", "re", "socket", "tempfile",
                             "collections.abc", "dataclasses", "datetime", "typing"}
+
+
+# -- prometheus_client: the series contract, and only when a file is asked for ------------------
+
+# Every family of the file: type, help text, label names. The README "Metrics" table lists them;
+# dashboards and alerts use these names, so a change here is a breaking change for users.
+SERIES: dict[str, tuple[str, str, frozenset[str]]] = {
+    "osrs_notify_run_timestamp_seconds": (
+        "gauge", "When the last run of this kind finished.", frozenset({"kind"})),
+    "osrs_notify_run_duration_seconds": (
+        "gauge", "How long the last run took.", frozenset({"kind"})),
+    "osrs_notify_last_run_players_polled": (
+        "gauge", "Players polled in the last run, by outcome.", frozenset({"kind", "outcome"})),
+    "osrs_notify_last_run_api_requests": (
+        "gauge", "Network requests in the last run.", frozenset({"kind"})),
+    "osrs_notify_api_latency_seconds": (
+        "summary", "Latency of the last run's API requests.", frozenset({"kind"})),
+    "osrs_notify_cache_hit_ratio": (
+        "gauge", "Cache hits / all requests in the last run.", frozenset({"kind"})),
+    "osrs_notify_last_run_events_derived": (
+        "gauge", "Events derived in the last run.", frozenset({"kind"})),
+    "osrs_notify_last_run_messages_sent": (
+        "gauge", "Discord messages sent in the last run.", frozenset({"kind"})),
+    "osrs_notify_last_run_deliveries_sent": (
+        "gauge", "Events delivered in the last run.", frozenset({"kind"})),
+    "osrs_notify_delivery_latency_seconds": (
+        "summary", "From an event being stored to Discord accepting it, last run.",
+        frozenset({"kind"})),
+    "osrs_notify_last_run_errors": (
+        "gauge", "Failures in the last run, by kind.", frozenset({"kind", "error"})),
+    "osrs_notify_runs_total": ("counter", "Runs recorded, by kind.", frozenset({"kind"})),
+    "osrs_notify_players_polled_total": (
+        "counter", "Player fetches, by outcome.", frozenset({"outcome"})),
+    "osrs_notify_events_derived_total": (
+        "counter", "Events derived from snapshots and price alerts.", frozenset()),
+    "osrs_notify_messages_sent_total": ("counter", "Discord messages accepted.", frozenset()),
+    "osrs_notify_deliveries_sent_total": (
+        "counter", "Events delivered to a webhook.", frozenset()),
+    "osrs_notify_api_requests_total": (
+        "counter", "HTTP requests that went to the network.", frozenset()),
+    "osrs_notify_cache_hits_total": ("counter", "HTTP requests served by the cache.", frozenset()),
+    "osrs_notify_errors_total": (
+        "counter", "Failures, by kind (player fetches, Discord sends, Redis).",
+        frozenset({"error"})),
+}
+
+
+def test_every_series_keeps_its_name_type_help_and_labels() -> None:
+    poll = collect("poll", report=_report("changed", "unavailable", events=2),
+                   delivery=_delivery(), http=HttpStats(1, 3, (0.1, 0.2, 0.4)),
+                   finished=T0 + timedelta(seconds=5), extra_events=1)
+    totals = {**poll.totals(), "events_derived_total": 7}
+    text = render_prometheus({"poll": poll}, totals)
+    families = parse_exposition(text)
+    assert {name: (f.type, f.help) for name, f in families.items()} == {
+        name: (type_, help_) for name, (type_, help_, _) in SERIES.items()
+    }
+    for name, family in families.items():
+        labels = SERIES[name][2]
+        for sample, got, _ in family.samples:
+            expected = labels | {"quantile"} if sample == name and family.type == "summary" \
+                else labels
+            assert set(got) == expected, (sample, got)
+    # prometheus_client writes no _created series for counters built from stored totals, and
+    # none of its process_*/python_* series (a private registry, not the global one).
+    assert "_created" not in text and "process_" not in text and "python_" not in text
+    assert value_of(families, "osrs_notify_events_derived_total") == 7
+
+
+def value_of(families: dict[str, Family], name: str, **labels: str) -> float:
+    family = families.get(name) or families[name.removesuffix("_sum").removesuffix("_count")]
+    for sample, got, v in family.samples:
+        if sample == name and got == labels:
+            return v
+    raise AssertionError(f"no {name}{labels}")
+
+
+def test_large_and_fractional_values_read_back_exactly() -> None:
+    # prometheus_client writes Go-style floats (1.7829072e+09, 3.0): the same numbers.
+    m = collect("poll", report=_report("changed"), http=HttpStats(0, 1, (0.123456,)),
+                finished=T0 + timedelta(seconds=1, microseconds=250_000))
+    families = parse_exposition(render_prometheus({"poll": m}, {"api_requests_total": 10**12}))
+    assert value_of(families, "osrs_notify_run_timestamp_seconds", kind="poll") == (
+        m.finished_at.timestamp()
+    )
+    assert value_of(families, "osrs_notify_api_requests_total") == 10**12
+    assert value_of(families, "osrs_notify_api_latency_seconds_sum", kind="poll") == 0.123456
+
+
+def test_export_without_prometheus_client_warns_and_the_run_is_still_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # `import` raises ImportError
+    store = open_store("sqlite:///:memory:")
+    m = record_run(store, "poll", report=_report("changed"), finished=T0,
+                   metrics_file=tmp_path / "m.prom")
+    assert m.id is not None and not (tmp_path / "m.prom").exists()
+    assert "prometheus_client is not installed" in caplog.text
+
+
+@dataclass
+class FakeSink:
+    """The Redis layer as metrics sees it (SummarySink): outages in, a summary out."""
+
+    failures: int = 2
+    published: list[Mapping[str, object]] = field(default_factory=list)
+
+    def take_failures(self) -> int:
+        n, self.failures = self.failures, 0
+        return n
+
+    def publish_summary(self, summary: Mapping[str, object]) -> bool:
+        self.published.append(summary)
+        return True
+
+
+def test_record_run_counts_the_sinks_outages_and_hands_it_plain_data() -> None:
+    store = open_store("sqlite:///:memory:")
+    sink = FakeSink()
+    m = record_run(store, "poll", report=_report("changed"), finished=T0, redis=sink)
+    assert m.errors == {"redis": 2}
+    assert sink.published == [m.as_dict()]
+    json.dumps(sink.published[0], default=str)  # what the Redis layer publishes as is
+
+
+def _imports_of(path: Path) -> set[str]:
+    """Every module a source file imports, at any depth: inside functions and under
+    TYPE_CHECKING too (each is an edge of the import graph)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = "." * node.level + (node.module or "")
+            found.add(base)
+            found |= {f"{base}.{alias.name}".replace("..", ".") for alias in node.names}
+    return found
+
+
+def test_metrics_and_the_redis_layer_do_not_import_each_other() -> None:
+    # Data flows one way (run reports → metrics → sinks): metrics takes a SummarySink, the Redis
+    # layer publishes a plain mapping. Neither names the other, not even for type checking.
+    import poller.metrics
+    import poller.redis_layer
+
+    metrics_imports = _imports_of(Path(poller.metrics.__file__))
+    redis_imports = _imports_of(Path(poller.redis_layer.__file__))
+    assert not {i for i in metrics_imports if "redis" in i}, metrics_imports
+    assert not {i for i in redis_imports if "metrics" in i}, redis_imports
+
+
+POLL_IN_A_FRESH_PROCESS = """
+import json, sys
+import responses
+from support import Fakes, xp
+from poller.cli import main
+
+with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+    fakes = Fakes(rsps)
+    fakes.players["Alice"] = {"Attack": xp(70)}
+    code = 0
+    try:
+        main(sys.argv[1:])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+print("RESULT " + json.dumps({"code": code, "loaded": "prometheus_client" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "file_env", "loaded"),
+    [
+        (["poll"], False, False),
+        (["deliver"], False, False),
+        (["poll", "--metrics-file", "m.prom"], False, True),
+        (["deliver"], True, True),
+    ],
+    ids=["poll", "deliver", "poll-with-file", "deliver-with-env-file"],
+)
+def test_prometheus_client_is_imported_only_when_a_metrics_file_is_asked_for(
+    tmp_path: Path, argv: list[str], file_env: bool, loaded: bool
+) -> None:
+    # A fresh interpreter: in this one other tests have imported prometheus_client already.
+    tests_dir = Path(__file__).resolve().parents[1]
+    (tmp_path / "osrs-notify.toml").write_text(
+        'database = "sqlite:///t.db"\n[poll]\nretries = 0\n'
+        f'[webhooks.clan]\nurl = "{HOOK}"\n[[players]]\nname = "Alice"\n',
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OSRS_", "DATABASE_", "REDIS_", "DISCORD_"))}
+    env.update(OSRS_API_ENDPOINT=HISCORES, DISCORD_API_BASE=DISCORD, OSRS_CACHE_TTL="0",
+               OSRS_RATE_LIMIT="6000",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(tests_dir),
+                                                         env.get("PYTHONPATH")])))
+    if file_env:
+        env["OSRS_METRICS_FILE"] = str(tmp_path / "m.prom")
+    out = subprocess.run(
+        [sys.executable, "-c", POLL_IN_A_FRESH_PROCESS, "--config",
+         str(tmp_path / "osrs-notify.toml"), *argv],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, out.stdout + out.stderr
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    assert result == {"code": 0, "loaded": loaded}, out.stdout + out.stderr
+    if loaded:
+        assert "osrs_notify_runs_total" in parse_exposition((tmp_path / "m.prom").read_text())
+    else:
+        assert not (tmp_path / "m.prom").exists()
