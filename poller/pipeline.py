@@ -39,11 +39,14 @@ Outcome = Literal[
     "invalid",
 ]
 FAILED_OUTCOMES: frozenset[str] = frozenset({"unavailable", "invalid"})
-# What `poll`, `players list` and `check` say of a name the hiscores have never known.
-NEVER_FOUND = (
-    "never found on the hiscores: check the spelling and the mode "
-    "(a new or low-level account appears once it is ranked)"
-)
+
+
+def never_found(polls: int) -> str:
+    """What `poll` says of a name the hiscores have never known: the admin's problem."""
+    return (
+        f"never found on the hiscores in {polls} poll(s): check the spelling and the mode "
+        "(a new account appears once it is ranked)"
+    )
 
 
 class Fetcher(Protocol):
@@ -285,7 +288,7 @@ def plan_player(
         # problem, said on every run, and never a "missing" message to the clan.
         streak = player.not_found_streak + 1
         return record(
-            PlayerResult(player.name, "not_found", error=f"{NEVER_FOUND} ({streak} poll(s))"),
+            PlayerResult(player.name, "not_found", error=never_found(streak)),
             presence=Presence(status="ok", not_found_streak=streak),
         )
     if isinstance(err, PlayerNotFound):

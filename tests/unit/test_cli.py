@@ -236,7 +236,7 @@ def test_poll_not_found_is_not_a_failure(
     result = run("poll")
     assert result.code == 0, result
     assert "1 not found" in result.out
-    assert "Nobody: never found on the hiscores: check the spelling" in result.out
+    assert "Nobody: never found on the hiscores in 1 poll(s): check the spelling" in result.out
 
 
 @pytest.mark.parametrize(
