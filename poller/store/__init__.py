@@ -7,9 +7,18 @@
         store.record_poll([...])     # snapshots + events + deliveries, one transaction
     store.close()
 
-Layout: :mod:`.values` (the frozen values and errors callers see), :mod:`.backend` (URLs and
-connections), :mod:`.migrations` (versioned schema), :mod:`.models` (peewee models),
-:mod:`.queries` (the :class:`Store`), :mod:`.locks` (run locks).
+Layout, each module importing only those above it:
+
+- :mod:`.values` — the frozen values and errors callers see; :mod:`.orm` — peewee, lazily;
+- :mod:`.backend` — URLs, connections, one-line errors; :mod:`.migrations` — versioned schema;
+  :mod:`.locks` — run locks;
+- :mod:`.models` — the models, bound per database; :mod:`.db` — :class:`~.db.Db`, the handle
+  (database, dialect, bound models) every repository takes, and the error guard;
+- repositories taking a ``Db``: :mod:`.polls` (record_poll's batch write), :mod:`.players`,
+  :mod:`.outbox`, :mod:`.webhooks`, :mod:`.meta`, :mod:`.leases` (one generic claim),
+  :mod:`.prices` (:class:`~.prices.PriceStore`), :mod:`.runs` (``store.runs``); :mod:`.sync`
+  plans a config sync (pure);
+- :mod:`.facade` — the :class:`Store`, composed here by :func:`open_store`.
 """
 
 from __future__ import annotations
@@ -17,8 +26,9 @@ from __future__ import annotations
 from typing import Any
 
 from .backend import connect, database_error, mask_url, parse_url, use_wal
+from .db import Db
+from .facade import Store
 from .migrations import MIGRATIONS, current_version, migrate
-from .queries import Store
 from .values import (
     AnomalyRow,
     AttemptRow,
@@ -80,4 +90,4 @@ def open_store(url: str, **connect_kwargs: Any) -> Store:
     except Exception as exc:
         db.close()
         raise database_error(exc, target, f"cannot prepare database {target.masked}") from exc
-    return Store(db, target)
+    return Store(Db.bind(db, target))

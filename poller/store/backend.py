@@ -16,20 +16,13 @@ from __future__ import annotations
 import re
 import sqlite3
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ._peewee import peewee as pw
+from .orm import pw
 from .values import DatabaseFull, StoreError
-
-if TYPE_CHECKING:
-    from .queries import Store
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 PG_CONNECT_TIMEOUT_S = 10
@@ -268,11 +261,9 @@ def _postgres_class() -> type[pw.PostgresqlDatabase]:
             return psycopg2.connect(db.database, **params)
 
     class _Database(pw.PostgresqlDatabase):  # type: ignore[misc,name-defined]
-        def init(self, database: str, **kwargs: Any) -> None:
-            super().init(database, **kwargs)
-            # peewee chose its adapter from the drivers it saw at import time (none, when we
-            # hid them); ours imports psycopg2 itself.
-            self._adapter = _Adapter()
+        # peewee's own adapter uses the driver it saw at import time (none, when we hid it);
+        # ours imports psycopg2 itself.
+        psycopg2_adapter = _Adapter
 
     _pg_class = _Database
     return _Database
@@ -340,33 +331,11 @@ def database_error(exc: BaseException, target: Target, context: str) -> StoreErr
     return StoreError(f"{context}: {text}")
 
 
-def _from_the_database(exc: BaseException) -> bool:
+def from_the_database(exc: BaseException) -> bool:
     """peewee's errors, and the driver's own: rows fetched after ``execute_sql`` returned (a
-    damaged page met mid-read, say) raise outside peewee's wrapper."""
+    damaged page met mid-read, say) and the batch writes on the raw cursor raise outside
+    peewee's wrapper."""
     if isinstance(exc, (pw.PeeweeException, sqlite3.Error)):
         return True
     psycopg2 = sys.modules.get("psycopg2")  # never imported just to ask
     return psycopg2 is not None and isinstance(exc, psycopg2.Error)
-
-
-def store_errors(store_of: Callable[[Any], Store]) -> Callable[[F], F]:
-    """Decorate the public methods of the Store (and of the helpers built on it): a database
-    failure leaves as a one-line StoreError with secrets scrubbed (the CLI prints it), and a
-    broken connection is dropped so the next call reconnects. ``store_of(self)`` finds the
-    Store behind ``self``."""
-
-    def decorate(method: F) -> F:
-        @wraps(method)
-        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(self, *args, **kwargs)
-            except Exception as exc:
-                if not _from_the_database(exc):
-                    raise
-                store = store_of(self)
-                store._drop_broken_connection()
-                raise database_error(exc, store._target, f"database error on {store.url}") from exc
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate

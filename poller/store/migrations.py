@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from ._peewee import peewee as pw
 from .backend import is_disk_full
+from .orm import pw
 from .values import StoreError
 
 Migration = Callable[[pw.Database], None]

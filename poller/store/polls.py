@@ -3,30 +3,56 @@ snapshots, events, deliveries, anomalies and player bookkeeping with one stateme
 
 Deciding "changed" must not cost a decode or an encode per player: a poll of 2,000 players has
 to fit in well under a second on SQLite. So the store remembers the snapshots it last handed
-out (``known``: player id → (snapshot row id, value)); when that row is still the player's
-last one, a value comparison settles it and only changed snapshots are encoded. Rows are never
-updated and their ids never reused for committed rows, so a remembered (row id, value) pair
-cannot go stale — another process writing in between just makes the ids differ, and then the
-stored bytes are compared instead.
+out (:class:`KnownSnapshots`: player id → (snapshot row id, value)); when that row is still the
+player's last one, a value comparison settles it and only changed snapshots are encoded. Rows
+are never updated and their ids never reused for committed rows, so a remembered (row id,
+value) pair cannot go stale — another process writing in between just makes the ids differ,
+and then the stored bytes are compared instead.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from .. import game
 from ..snapshot import Snapshot
-from .sql import Sql
-from .values import PLAYER_STATUSES, PollRecord, RecordStats
+from .db import Db
+from .values import PLAYER_STATUSES, PollRecord, RecordStats, normalize_name
 
 MAX_ERROR = 1000  # characters of an error message worth keeping per row
 
-Known = dict[int, tuple[int, Snapshot]]
+Known = dict[int, tuple[int, Snapshot]]  # player id → (snapshot row id, value)
 
 _KNOWN_METRICS = frozenset(game.STORAGE_ORDER)
+
+
+class KnownSnapshots:
+    """The snapshots a store last handed out, by player (see the module's docstring).
+
+    Replaced on each roster load, so it never holds more than the caller's working set; added
+    to only once a write has committed (a rolled-back row id may be reused for other stats).
+    """
+
+    __slots__ = ("rows",)
+
+    def __init__(self) -> None:
+        self.rows: Known = {}
+
+    def reset(self) -> None:
+        self.rows = {}
+
+    def remember(self, player_id: int, row_id: int, snapshot: Snapshot) -> None:
+        self.rows[player_id] = (row_id, snapshot)
+
+    def forget(self, player_id: int) -> None:
+        self.rows.pop(player_id, None)
+
+    def update(self, pairs: Known) -> None:
+        self.rows.update(pairs)
 
 
 def to_json(payload: Mapping[str, object], what: str) -> str:
@@ -116,11 +142,11 @@ def _row_of(known: Known, player_id: int) -> int | None:
     return remembered[0] if remembered else None
 
 
-def write_polls(sql: Sql, prepared: list[Prepared], known: Known) -> tuple[RecordStats, Known]:
+def write_polls(db: Db, prepared: list[Prepared], known: Known) -> tuple[RecordStats, Known]:
     """Inside the caller's transaction. Returns the stats and the (row id, value) pairs to
     remember once the transaction has committed."""
     ids = sorted({p.record.player_id for p in prepared})
-    last = dict(sql.select_in("SELECT id, last_snapshot_id FROM player WHERE id IN ({})", ids))
+    last = dict(db.select_in("SELECT id, last_snapshot_id FROM player WHERE id IN ({})", ids))
     missing = [i for i in ids if i not in last]
     if missing:
         raise ValueError(f"record_poll: no player with id {missing[0]}")
@@ -128,7 +154,7 @@ def write_polls(sql: Sql, prepared: list[Prepared], known: Known) -> tuple[Recor
     # Each player's previous snapshot: the remembered value if it is still the stored row,
     # else the stored bytes (one query for all of those).
     stale = [pid for pid in ids if last[pid] is not None and _row_of(known, pid) != last[pid]]
-    blobs = dict(sql.select_in(
+    blobs = dict(db.select_in(
         "SELECT p.id, s.data FROM player p JOIN snapshot s ON s.id = p.last_snapshot_id "
         "WHERE p.id IN ({})",
         stale,
@@ -163,8 +189,8 @@ def write_polls(sql: Sql, prepared: list[Prepared], known: Known) -> tuple[Recor
             p.encoded()
         changed.append(new)
 
-    snap_ids = iter(sql.allocate_ids("snapshot", sum(changed)))
-    event_ids = iter(sql.allocate_ids("event", sum(len(p.outbox) for p in prepared)))
+    snap_ids = iter(db.allocate_ids("snapshot", sum(changed)))
+    event_ids = iter(db.allocate_ids("event", sum(len(p.outbox) for p in prepared)))
     current: dict[int, int | None] = dict(last)  # the player's snapshot row as the batch goes
     remember: Known = {}
     snapshot_rows: list[tuple[Any, ...]] = []
@@ -175,7 +201,7 @@ def write_polls(sql: Sql, prepared: list[Prepared], known: Known) -> tuple[Recor
 
     for p, is_new in zip(prepared, changed, strict=True):
         r = p.record
-        at = sql.t(r.taken_at)
+        at = db.t(r.taken_at)
         snapshot_id: int | None = None
         if is_new:
             snapshot_id = next(snap_ids)
@@ -205,17 +231,17 @@ def write_polls(sql: Sql, prepared: list[Prepared], known: Known) -> tuple[Recor
             r.player_id,
         ))
 
-    sql.many(
+    db.many(
         "INSERT INTO snapshot (id, player_id, taken_at, data) VALUES (?, ?, ?, ?)",
         snapshot_rows, insert=True,
     )
-    write_events(sql, event_rows, delivery_rows)
-    sql.many(
+    write_events(db, event_rows, delivery_rows)
+    db.many(
         'INSERT INTO anomaly (player_id, taken_at, metric, "old", "new", created_at, reviewed, '
         "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         anomaly_rows, insert=True,
     )
-    sql.many(
+    db.many(
         "UPDATE player SET last_polled_at = ?, "
         "last_changed_at = COALESCE(?, last_changed_at), "
         "last_snapshot_id = COALESCE(?, last_snapshot_id), "
@@ -236,16 +262,63 @@ def write_polls(sql: Sql, prepared: list[Prepared], known: Known) -> tuple[Recor
 
 
 def write_events(
-    sql: Sql, event_rows: list[tuple[Any, ...]], delivery_rows: list[tuple[Any, ...]]
+    db: Db, event_rows: list[tuple[Any, ...]], delivery_rows: list[tuple[Any, ...]]
 ) -> None:
     """Events (ids already allocated) and their pending deliveries."""
-    sql.many(
+    db.many(
         "INSERT INTO event (id, player_id, snapshot_id, kind, payload, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         event_rows, insert=True,
     )
-    sql.many(
+    db.many(
         "INSERT INTO delivery (event_id, webhook, status, attempts, next_attempt_at, "
         "created_at) VALUES (?, ?, ?, ?, ?, ?)",
         delivery_rows, insert=True,
     )
+
+
+def record_poll(db: Db, known: KnownSnapshots, records: Sequence[PollRecord]) -> RecordStats:
+    """The body of :meth:`Store.record_poll` (its docstring says what is written)."""
+    if not records:
+        return RecordStats()
+    for r in records:
+        if r.archive:
+            known.forget(r.player_id)  # the old account's stats are not "last"
+    prepared = [prepare(r, known.rows) for r in records]
+    nested = db.in_transaction()
+    with db.atomic():
+        for r in records:
+            if r.archive:
+                archive_history(db, r.player_id, r.taken_at)
+        stats, remember = write_polls(db, prepared, known.rows)
+    if not nested:
+        # Only once committed: a rolled-back row id may be reused for other stats later.
+        known.update(remember)
+    return stats
+
+
+def archive_history(db: Db, player_id: int, now: datetime) -> str:
+    """Move a player's history to a new inactive row named "NAME (until DATE)" and leave
+    the player row without snapshots (its next snapshot is a fresh baseline). Inside the
+    caller's transaction. Returns the archive's display name."""
+    m = db.models
+    P = m.Player
+    src = P.select().where(P.id == player_id).get()
+    label = f"{src.name} (until {now:%Y-%m-%d})"
+    key, n = normalize_name(label), 1
+    while P.select().where(P.key == key).exists():  # archived twice the same day
+        n += 1
+        key = normalize_name(f"{label} {n}")
+    archive_id = P.insert(
+        key=key, name=label if n == 1 else f"{label} {n}", mode=src.mode, active=False,
+        created_at=src.created_at, last_polled_at=src.last_polled_at,
+        last_changed_at=src.last_changed_at, last_snapshot_id=src.last_snapshot_id,
+        reference=src.reference, status=src.status, not_found_streak=0,
+    ).execute()
+    for model in (m.Snapshot, m.Event, m.Anomaly):
+        model.update(player_id=archive_id).where(model.player_id == player_id).execute()
+    P.update(
+        last_snapshot_id=None, reference=None, last_changed_at=None, status="ok",
+        not_found_streak=0,
+    ).where(P.id == player_id).execute()
+    return label if n == 1 else f"{label} {n}"

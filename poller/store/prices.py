@@ -11,26 +11,19 @@ store, every database failure leaves a public method as a one-line :class:`Store
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from ..items import ItemInfo
-from ._peewee import peewee as pw
-from .backend import store_errors
-from .sql import chunks
+from . import meta
+from .db import Db, HasDb, chunks, guarded
+from .orm import pw
+from .outbox import record_events
 from .values import OutboxEntry, RecordStats, StoreError
 
-if TYPE_CHECKING:
-    from .queries import Store
-
-F = TypeVar("F", bound=Callable[..., Any])
-
 ITEMS_REFRESHED_KEY = "items_refreshed_at"
-
-
-_guard = store_errors(lambda prices: prices.store)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +67,11 @@ class StoredItems:
 
 
 class PriceStore:
-    """Grand Exchange reads and writes on an open :class:`~poller.store.Store`."""
+    """Grand Exchange reads and writes on an open :class:`~poller.store.Store` (or anything
+    else holding a :class:`~.db.Db`)."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._db = store._db
-        self._m = store._m
-        self._sql = store._sql
+    def __init__(self, store: HasDb) -> None:
+        self.db: Db = store.db
 
     # -- items -------------------------------------------------------------------------------
 
@@ -93,7 +84,7 @@ class PriceStore:
         )
 
     def _item_query(self) -> Any:
-        I = self._m.Item  # noqa: E741 - the model's name
+        I = self.db.models.Item  # noqa: E741 - the model's name
         return I.select(
             I.id, I.name, I.members, I.buy_limit, I.value, I.highalch, I.lowalch, I.icon,
             I.examine,
@@ -102,33 +93,33 @@ class PriceStore:
     def items(self) -> StoredItems:
         return StoredItems(self)
 
-    @_guard
+    @guarded
     def item(self, item_id: int) -> ItemInfo | None:
-        row = self._item_query().where(self._m.Item.id == item_id).tuples().first()
+        row = self._item_query().where(self.db.models.Item.id == item_id).tuples().first()
         return None if row is None else self._item(row)
 
-    @_guard
+    @guarded
     def items_named(self, key: str) -> list[ItemInfo]:
-        I = self._m.Item  # noqa: E741
+        I = self.db.models.Item  # noqa: E741
         query = self._item_query().where(I.name_key == key).order_by(I.id).tuples()
         return [self._item(r) for r in query]
 
-    @_guard
+    @guarded
     def item_names(self) -> list[str]:
-        I = self._m.Item  # noqa: E741
+        I = self.db.models.Item  # noqa: E741
         return [name for (name,) in I.select(I.name).order_by(I.id).tuples()]
 
-    @_guard
+    @guarded
     def item_count(self) -> int:
-        return int(self._m.Item.select().count())
+        return int(self.db.models.Item.select().count())
 
-    @_guard
+    @guarded
     def all_items(self) -> list[ItemInfo]:
-        return [self._item(r) for r in self._item_query().order_by(self._m.Item.id).tuples()]
+        return [self._item(r) for r in self._item_query().order_by(self.db.models.Item.id).tuples()]
 
-    @_guard
+    @guarded
     def items_refreshed_at(self) -> datetime | None:
-        text = self.store.get_meta(ITEMS_REFRESHED_KEY)
+        text = meta.get(self.db, ITEMS_REFRESHED_KEY)
         if not text:
             return None
         try:
@@ -136,35 +127,35 @@ class PriceStore:
         except ValueError:
             return None
 
-    @_guard
+    @guarded
     def replace_items(self, items: Iterable[ItemInfo], now: datetime) -> int:
         """The whole item table replaced by ``items`` in one transaction (a later duplicate id
         wins). Returns the number of items now stored."""
         from ..items import name_key
 
         unique = {item.id: item for item in items}
-        at = self._sql.t(now)
+        at = self.db.t(now)
         rows = [
             (i.id, i.name, name_key(i.name), i.members, i.limit, i.value, i.highalch, i.lowalch,
              i.icon, i.examine, at)
             for i in sorted(unique.values(), key=lambda i: i.id)
         ]
-        with self._db.atomic():
-            self._sql.execute("DELETE FROM item")
+        with self.db.atomic():
+            self.db.execute("DELETE FROM item")
             for chunk in chunks(rows):
-                self._sql.many(
+                self.db.many(
                     "INSERT INTO item (id, name, name_key, members, buy_limit, value, highalch, "
                     "lowalch, icon, examine, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     chunk, insert=True,
                 )
-            self.store.set_meta(ITEMS_REFRESHED_KEY, now.isoformat())
+            meta.put(self.db, ITEMS_REFRESHED_KEY, now.isoformat())
         return len(rows)
 
     # -- watch states and samples ------------------------------------------------------------
 
-    @_guard
+    @guarded
     def watch_states(self) -> dict[str, StoredWatch]:
-        W = self._m.WatchState
+        W = self.db.models.WatchState
         return {
             key: StoredWatch(key, item_id, state, updated)
             for key, item_id, state, updated in W.select(
@@ -172,10 +163,10 @@ class PriceStore:
             ).tuples()
         }
 
-    @_guard
+    @guarded
     def last_samples(self, item_ids: Iterable[int]) -> dict[int, PriceSample]:
         """Each item's newest sample (items never sampled are absent)."""
-        S = self._m.PriceSample
+        S = self.db.models.PriceSample
         out: dict[int, PriceSample] = {}
         for chunk in chunks(sorted(set(item_ids))):
             newest = (
@@ -192,12 +183,12 @@ class PriceStore:
                 out[item_id] = PriceSample(item_id, at, high, low, average)
         return out
 
-    @_guard
+    @guarded
     def samples(
         self, item_id: int, since: datetime | None = None, limit: int | None = None
     ) -> list[PriceSample]:
         """An item's kept samples, oldest first (the newest ``limit`` when given)."""
-        S = self._m.PriceSample
+        S = self.db.models.PriceSample
         query = S.select(S.item_id, S.at, S.high, S.low, S.average).where(S.item_id == item_id)
         if since is not None:
             query = query.where(S.at >= since)
@@ -208,7 +199,7 @@ class PriceStore:
         rows.reverse()
         return rows
 
-    @_guard
+    @guarded
     def record_pass(
         self,
         outbox: Sequence[OutboxEntry],
@@ -224,9 +215,9 @@ class PriceStore:
         ``keep_only``: the keys of every configured watch; other states (watches removed or
         changed in the config) are deleted. Any error rolls the whole pass back.
         """
-        W, S = self._m.WatchState, self._m.PriceSample
-        with self._db.atomic():
-            stats = self.store.record_events(outbox, now) if outbox else RecordStats()
+        W, S = self.db.models.WatchState, self.db.models.PriceSample
+        with self.db.atomic():
+            stats = record_events(self.db, outbox, now) if outbox else RecordStats()
             for key, (item_id, state) in states.items():
                 changed = (
                     W.update(item_id=item_id, state=state, updated_at=now)
@@ -248,13 +239,9 @@ class PriceStore:
                     ).execute()
         return stats
 
-    @_guard
+    @guarded
     def counts(self) -> dict[str, int]:
-        m = self._m
-        return {
-            model._meta.table_name: model.select().count()
-            for model in (m.Item, m.PriceSample, m.WatchState)
-        }
+        return self.db.count_rows(("item", "price_sample", "watch_state"))
 
 
 __all__ = ["PriceSample", "PriceStore", "StoredItems", "StoredWatch", "StoreError"]

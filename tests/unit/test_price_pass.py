@@ -245,7 +245,7 @@ def test_a_database_failure_is_reported_not_raised(tmp_path: Path, store: Store)
     wiki.price(20997, 1_500 * M)
     p = PricePass(settings, store, wiki, now=clock)  # type: ignore[arg-type]
     p.prepare()
-    store._db.execute_sql("DROP TABLE watch_state")
+    store.db.database.execute_sql("DROP TABLE watch_state")
     report = p.run()
     assert report.exit_code == 1 and "watch_state" in (report.error or "")
 

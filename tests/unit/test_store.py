@@ -157,7 +157,7 @@ def test_importing_the_store_does_not_load_database_drivers() -> None:
 
 
 def test_sqlite_pragmas(store: Store) -> None:
-    db = store._db  # the connection settings are the point of this test
+    db = store.db.database  # the connection settings are the point of this test
     assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
     assert db.execute_sql("PRAGMA busy_timeout").fetchone()[0] == 5000

@@ -228,7 +228,7 @@ def test_changed_poll_adds_one_compact_row(store: Store) -> None:
     p = store.get_player("Lynx Titan")
     assert p is not None and p.last_changed_at == later and p.last_snapshot_at == later
     # Spec: "a changed one stays under 1 KB stored" — measured in the database itself.
-    sizes = [row[0] for row in store._db.execute_sql("SELECT length(data) FROM snapshot")]
+    sizes = [row[0] for row in store.db.database.execute_sql("SELECT length(data) FROM snapshot")]
     assert sizes and max(sizes) < 1024
 
 
@@ -357,7 +357,7 @@ def test_player_twice_in_one_batch(store: Store) -> None:
     p = store.get_player("Lynx Titan")
     assert p is not None and p.last_snapshot == small(2) and p.last_polled_at == t3
     (event,) = store.recent_events()
-    history_ids = [r[0] for r in store._db.execute_sql("SELECT id FROM snapshot ORDER BY id")]
+    history_ids = [r[0] for r in store.db.execute("SELECT id FROM snapshot ORDER BY id")]
     assert event.snapshot_id == history_ids[-1]
 
 
@@ -654,7 +654,7 @@ def test_migration_upgrades_and_keeps_data(backend: Backend, monkeypatch) -> Non
     monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, v2_add_note])
     upgraded = backend.open()
     assert ran == [1] and upgraded.schema_version() == n + 1
-    assert [r[0] for r in upgraded._db.execute_sql("SELECT note FROM player")] == ["upgraded"]
+    assert [r[0] for r in upgraded.db.execute("SELECT note FROM player")] == ["upgraded"]
     p = upgraded.get_player("Lynx Titan")
     assert p is not None and p.last_snapshot == small()
     assert len(upgraded.pending_deliveries(T0)) == 1
@@ -693,14 +693,13 @@ def test_failed_migration_leaves_the_last_good_version(backend: Backend, monkeyp
     monkeypatch.undo()
     store = backend.open()
     assert store.schema_version() == n
-    cols = [r[0] for r in store._db.execute_sql("SELECT * FROM player").description]
+    cols = [r[0] for r in store.db.database.execute_sql("SELECT * FROM player").description]
     assert "note" not in cols
 
 
 def test_database_from_a_newer_release_is_refused(backend: Backend) -> None:
     store = backend.open()
-    p = "?" if backend.kind == "sqlite" else "%s"
-    store._db.execute_sql(f"UPDATE meta SET value = {p} WHERE \"key\" = 'schema_version'", ("99",))
+    store.db.execute("UPDATE meta SET value = ? WHERE \"key\" = 'schema_version'", ("99",))
     store.close()
     with pytest.raises(StoreError, match="created by a newer osrs-notify") as err:
         backend.open()
@@ -809,8 +808,8 @@ def test_postgres_extra_connect_kwargs_select_the_schema(postgres_url: str) -> N
 def test_postgres_store_reconnects_after_losing_its_connection(pg_backend: Backend) -> None:
     store = pg_backend.open()
     store.sync_players([("A", "regular")], T0)
-    (backend_pid,) = store._db.execute_sql("SELECT pg_backend_pid()").fetchone()
-    admin = _pg_admin(store._db.database)
+    (backend_pid,) = store.db.database.execute_sql("SELECT pg_backend_pid()").fetchone()
+    admin = _pg_admin(store.db.database.database)
     try:
         with admin.cursor() as cur:
             cur.execute("SELECT pg_terminate_backend(%s)", (backend_pid,))
