@@ -5,7 +5,7 @@
     source = prices.items()                      # lookup by id / name (poller.items.ItemSource)
     prices.record_pass(outbox, states, samples, now)   # one transaction for a whole price pass
 
-Tables come from schema v3 (:func:`poller.store.migrations._v3_prices`). Like the rest of the
+Tables come from schema v3 (see :mod:`.migrations`). Like the rest of the
 store, every database failure leaves a public method as a one-line :class:`StoreError`.
 """
 

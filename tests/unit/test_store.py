@@ -379,3 +379,94 @@ def test_two_thousand_players_in_one_batch(store: Store) -> None:
     for label, took in (("baseline", baseline), ("changed", changed), ("unchanged", unchanged),
                         ("load", load)):
         assert took < 3.0, f"{label} batch of {n} took {took:.2f} s"
+
+
+# -- several stores in one process --------------------------------------------------------------
+
+
+def test_models_are_bound_per_database_each_with_its_dialect() -> None:
+    """Each open database gets its own bound models: a SQLite store's timestamps are the
+    fixed-width text its comparisons need, a PostgreSQL store's are TIMESTAMP values, whatever
+    else the process has open; the unbound models run nothing."""
+    from poller.store.models import Delivery, bind_models
+    from poller.store.orm import pw
+
+    lite = bind_models(pw.SqliteDatabase(":memory:"))
+    pg = bind_models(pw.PostgresqlDatabase("postgresql://nowhere/osrs"))
+    lite_again = bind_models(pw.SqliteDatabase(":memory:"))
+    assert lite.Delivery is not lite_again.Delivery and lite.Delivery is not pg.Delivery
+    for models, expected in ((lite, "2026-07-01 12:00:00.000000"), (pg, datetime(2026, 7, 1, 12)),
+                             (lite_again, "2026-07-01 12:00:00.000000")):
+        D = models.Delivery
+        _, params = D.select(D.id).where(D.next_attempt_at <= T0).sql()
+        assert params == [expected]
+    with pytest.raises(Exception, match="bound to a database"):
+        Delivery.select().execute()
+
+
+def test_two_stores_at_once_write_only_their_own_database(tmp_path: Path) -> None:
+    a = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    b = open_store(f"sqlite:///{tmp_path / 'b.db'}")
+    try:
+        a.sync_players([("Alpha", "regular")], T0)
+        b.sync_players([("Beta", "ironman"), ("Gamma", "regular")], T0)
+        (pa,) = a.active_players()
+        pb, _ = b.active_players()
+        # B writes and commits while a transaction on A is open; A's is then rolled back.
+        with pytest.raises(RuntimeError, match="undo A"):
+            with a.transaction():
+                a.record_poll([PollRecord(pa.id, T0, snap(1))])
+                b.record_poll([PollRecord(pb.id, T0, snap(2), outbox=[
+                    OutboxEntry("levelup", {"n": 2}, ("hook",))])])
+                assert a.counts()["snapshot"] == 1
+                raise RuntimeError("undo A")
+        assert a.counts() == {"player": 1, "snapshot": 0, "event": 0, "delivery": 0,
+                              "anomaly": 0, "attempt": 0}
+        assert b.counts() == {"player": 2, "snapshot": 1, "event": 1, "delivery": 1,
+                              "anomaly": 0, "attempt": 0}
+        assert [p.name for p in a.all_players()] == ["Alpha"]
+        assert [p.name for p in b.all_players()] == ["Beta", "Gamma"]
+        later = T0 + timedelta(hours=1)
+        assert [d.webhook for d in b.pending_deliveries(later)] == ["hook"]
+        assert a.pending_deliveries(later) == []
+        # Each store's remembered snapshots are its own: an unchanged poll adds no row on B,
+        # and A's first poll of the same player id is still a new row.
+        b.record_poll([PollRecord(pb.id, later, snap(2))])
+        a.record_poll([PollRecord(pa.id, later, snap(2))])
+        assert a.counts()["snapshot"] == b.counts()["snapshot"] == 1
+    finally:
+        a.close()
+        b.close()
+
+
+def test_two_stores_used_from_two_threads_at_once(tmp_path: Path) -> None:
+    """`run`'s jobs use their stores from worker threads: nothing is shared between stores."""
+    stores = [open_store(f"sqlite:///{tmp_path / f'{n}.db'}") for n in range(2)]
+    start = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+
+    def work(n: int, store: Store) -> None:
+        try:
+            names = [(f"P{n}-{i}", "regular") for i in range(5)]
+            store.sync_players(names, T0)
+            start.wait()
+            for step in range(20):
+                players = store.active_players()
+                assert [p.name for p in players] == [name for name, _ in names]
+                store.record_poll([PollRecord(p.id, T0 + timedelta(minutes=step),
+                                              snap(step * 10 + n)) for p in players])
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=work, args=(n, s)) for n, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for n in range(2):
+        with open_store(f"sqlite:///{tmp_path / f'{n}.db'}") as store:
+            assert store.counts()["snapshot"] == 100
+            assert {p.name[:2] for p in store.all_players()} == {f"P{n}"}

@@ -808,8 +808,8 @@ def test_postgres_extra_connect_kwargs_select_the_schema(postgres_url: str) -> N
 def test_postgres_store_reconnects_after_losing_its_connection(pg_backend: Backend) -> None:
     store = pg_backend.open()
     store.sync_players([("A", "regular")], T0)
-    (backend_pid,) = store.db.database.execute_sql("SELECT pg_backend_pid()").fetchone()
-    admin = _pg_admin(store.db.database.database)
+    (backend_pid,) = store.db.execute("SELECT pg_backend_pid()").fetchone()
+    admin = _pg_admin(store.db.target.location)
     try:
         with admin.cursor() as cur:
             cur.execute("SELECT pg_terminate_backend(%s)", (backend_pid,))
@@ -818,6 +818,36 @@ def test_postgres_store_reconnects_after_losing_its_connection(pg_backend: Backe
     with pytest.raises(StoreError, match="database error"):
         store.active_players()
     assert [p.name for p in store.active_players()] == ["A"]  # the next call reconnects
+
+
+@pytest.mark.postgres
+def test_a_sqlite_and_a_postgres_store_at_once(pg_backend: Backend, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """One process with both open (an export from PostgreSQL to SQLite, say): each store's
+    queries run on its own database, with its own dialect, even inside the other's
+    transaction."""
+    pg = pg_backend.open()
+    lite = open_store(f"sqlite:///{tmp_path / 'copy.db'}")
+    try:
+        for store, names in ((pg, ["A", "B"]), (lite, ["C"])):
+            store.sync_players([(n, "regular") for n in names], T0)
+        later = T0 + timedelta(minutes=5)
+        with pg.transaction():
+            for p in pg.active_players():
+                poll(pg, p.name, small(), T0,
+                     outbox=[OutboxEntry("levelup", {"who": p.name}, ("hook",))])
+            # Copy into SQLite while PostgreSQL's transaction is still open.
+            lite.record_events([OutboxEntry("levelup", {"copied": True}, ("hook",))], T0)
+            lite.mark_retry([d.delivery_id for d in lite.pending_deliveries(T0)], T0, later,
+                            "try later")
+        assert [p.name for p in pg.all_players()] == ["A", "B"]
+        assert [p.name for p in lite.all_players()] == ["C"]
+        assert [d.payload for d in pg.pending_deliveries(T0)] == [{"who": "A"}, {"who": "B"}]
+        assert lite.pending_deliveries(T0) == []  # due at `later`: compared as time, not text
+        (copied,) = lite.pending_deliveries(later)
+        assert copied.payload == {"copied": True} and copied.created_at == T0
+        assert pg.counts()["snapshot"] == 2 and lite.counts()["snapshot"] == 0
+    finally:
+        lite.close()
 
 
 @pytest.mark.postgres
