@@ -42,6 +42,10 @@ def marks(n: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Db:
+    """One open database as the repositories need it: the peewee database (connections,
+    transactions), where it points (for messages and locks), the models bound to it, and its
+    dialect. Shared by a Store and the objects built on it; holds no state of its own."""
+
     database: pw.Database
     target: Target
     models: Models
