@@ -29,8 +29,10 @@ import socket
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+from .clock import utcnow
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -213,10 +215,6 @@ class SummarySink(Protocol):
     def take_failures(self) -> int: ...
 
     def publish_summary(self, summary: Mapping[str, Any]) -> bool: ...
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def collect(

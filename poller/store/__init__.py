@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backend import connect, database_error, mask_url, parse_url, use_wal
+from .backend import connect, database_error, parse_url, use_wal
 from .migrations import MIGRATIONS, current_version, migrate
 from .queries import Store
 from .values import (
@@ -33,7 +33,6 @@ from .values import (
     StoreError,
     SyncReport,
     WebhookState,
-    normalize_name,
 )
 
 __all__ = [
@@ -53,8 +52,6 @@ __all__ = [
     "SyncReport",
     "WebhookState",
     "current_version",
-    "mask_url",
-    "normalize_name",
     "open_store",
 ]
 

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from ..names import normalize_name
 from ..snapshot import Snapshot
 from . import leases, locks, migrations, outbox, polls
 from ._peewee import peewee as pw
@@ -34,7 +35,6 @@ from .values import (
     StoreError,
     SyncReport,
     WebhookState,
-    normalize_name,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
