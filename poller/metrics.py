@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from .clock import utcnow
-
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
@@ -235,6 +233,8 @@ def collect(
     report (its ``events_added`` count as derived; its ``error`` as one ``prices`` error)."""
     if not _KIND.match(kind):
         raise ValueError(f"run kind {kind!r}: lower-case letters, digits and '_'")
+    from .clock import utcnow  # here: this module's top level stays standard library only
+
     reports, deliveries_ = _listed(report), _listed(delivery)
     finished = finished or utcnow()
     starts = [r.started_at for r in reports] + [d.started_at for d in deliveries_ if d.started_at]
