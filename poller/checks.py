@@ -32,7 +32,8 @@ def setup_warnings(settings: Settings) -> list[str]:
 def webhook_problems(settings: Settings, store: Store) -> list[str]:
     """Delivery problems a server owner must act on: held, disabled, paused, refused
     (see :func:`poller.deliver.outbox_problems`)."""
-    from .deliver import outbox_problems, utcnow
+    from .clock import utcnow
+    from .deliver import outbox_problems
 
     return outbox_problems(settings, store, utcnow())
 
@@ -40,7 +41,7 @@ def webhook_problems(settings: Settings, store: Store) -> list[str]:
 def player_problems(settings: Settings, store: Store) -> list[str]:
     """Configured players the hiscores have never known (a typo or the wrong mode): the
     admin's problem, never a "missing" message to the clan."""
-    from .store import normalize_name
+    from .names import normalize_name
 
     configured = {normalize_name(p.name) for p in settings.players}
     return [

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from .names import DEFAULT_MODE, MODES
+
 if TYPE_CHECKING:
     from notifier.sender import WebhookSender
 
@@ -28,10 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("osrs_notify")
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
-MODES = (
-    "regular", "ironman", "hardcore", "ultimate", "deadman", "seasonal", "tournament",
-    "fresh_start", "skiller", "defence_pure",
-)
 
 
 # `poll`, `deliver` and `run` take it; `stats` too (to write the file from what is stored).
@@ -64,22 +62,13 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
-class _MaskingFilter(logging.Filter):
-    """Last line of defence: no webhook token reaches a log line, whoever logged it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from notifier.webhook import mask_url
-
-        record.msg = mask_url(record.getMessage())
-        record.args = None
-        return True
-
-
 def _setup_logging(verbosity: int, debug: bool) -> None:
+    from .redact import MaskingFilter
+
     level = logging.DEBUG if debug else logging.INFO if verbosity else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(_MaskingFilter())
+    handler.addFilter(MaskingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -99,7 +88,7 @@ class Context:
 
     def settings(self) -> Settings:
         if self._settings is None:
-            from .settings import ConfigError, load_settings
+            from .config import ConfigError, load_settings
 
             try:
                 self._settings = load_settings(self.config_path)
@@ -375,7 +364,8 @@ def webhook_test(obj: Context, name: str) -> None:
     """
     from notifier.messages import sample_message
 
-    from .deliver import address_hash, style_of, utcnow
+    from .clock import utcnow
+    from .deliver import address_hash, style_of
 
     settings = obj.settings()
     hook = settings.webhooks.get(name)
@@ -411,7 +401,7 @@ def webhook_test(obj: Context, name: str) -> None:
 @click.argument("name")
 @click.option(
     "--mode",
-    type=click.Choice(MODES),
+    type=click.Choice(tuple(MODES)),
     default=None,
     help="Hiscores board (default: the player's mode in the config, else regular).",
 )
@@ -428,8 +418,8 @@ def lookup(obj: Context, name: str, mode: str | None, as_json: bool) -> None:
       osrs-notify lookup Hey_Jase --mode ironman --json
     """
     from .errors import OSRSApiError, PlayerNotFound
+    from .names import normalize_name, validate_player_name
     from .report import lookup_json, print_lookup
-    from .settings import normalize_name, validate_player_name
 
     problem = validate_player_name(name)
     if problem:
@@ -438,7 +428,7 @@ def lookup(obj: Context, name: str, mode: str | None, as_json: bool) -> None:
     if mode is None:
         mode = next(
             (p.mode for p in settings.players if normalize_name(p.name) == normalize_name(name)),
-            "regular",
+            DEFAULT_MODE,
         )
     try:
         snapshot = obj.hiscores(settings).fetch(name, mode)
@@ -458,7 +448,7 @@ def _settings_or_defaults(obj: Context) -> Settings:
     """lookup works without a config file: then env vars and defaults apply."""
     from dataclasses import replace
 
-    from .settings import default_settings
+    from .config import default_settings
 
     if Path(obj.config_path).exists():
         return obj.settings()
@@ -523,7 +513,7 @@ def players_rename(obj: Context, old: str, new: str) -> None:
     Example:
       osrs-notify players rename "Old Name" "New Name"
     """
-    from .settings import normalize_name, validate_player_name
+    from .names import normalize_name, validate_player_name
     from .store import StoreError
 
     for label, value in (("OLD", old), ("NEW", new)):
@@ -547,7 +537,7 @@ def players_rename(obj: Context, old: str, new: str) -> None:
 
 
 def _now():  # type: ignore[no-untyped-def]
-    from .pipeline import utcnow
+    from .clock import utcnow
 
     return utcnow()
 

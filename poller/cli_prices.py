@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from .clock import utcnow
 
 if TYPE_CHECKING:
     from .items import ItemInfo
@@ -114,7 +116,7 @@ def price(obj: Any, item: str, as_json: bool) -> None:
     if Path(obj.config_path).exists() and not settings.contact.strip():
         click.echo(f"warning: {CONTACT_WARNING}", err=True)
     wiki = PricesClient(HttpClient(wiki_http_config(settings)), settings.prices_endpoint)
-    now = datetime.now(timezone.utc)
+    now = utcnow()
 
     store = _open_store(settings)
     try:

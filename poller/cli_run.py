@@ -62,8 +62,8 @@ def run(
     from .checks import setup_warnings
     from .cli import UserError, _closing, checked_metrics_file
     from .cli_prices import start_prices
+    from .config import load_settings
     from .scheduler import Service, make_timing
-    from .settings import load_settings
     from .store import open_store as open_database
 
     settings: Settings = obj.settings()

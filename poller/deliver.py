@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from notifier.messages import Message, Style, build_messages
 
+from .clock import utcnow
+
 if TYPE_CHECKING:
     from notifier.sender import SendResult
     from notifier.webhook import WebhookAddress
@@ -210,10 +212,6 @@ def style_of(hook: WebhookSettings) -> Style:
         format=hook.format,  # type: ignore[arg-type]
         templates=hook.templates,
     )
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def no_url_reason(settings: Settings, name: str) -> str:

@@ -34,6 +34,7 @@ from .game import (
     level_for_xp,
     start_level,
 )
+from .names import DEFAULT_MODE, MODES
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -45,32 +46,18 @@ log = logging.getLogger("osrs_notify.hiscores")
 
 DEFAULT_ENDPOINT = "https://secure.runescape.com"
 
-# Config mode → hiscores board (the path segment after ``m=``).
-MODES: Mapping[str, str] = {
-    "regular": "hiscore_oldschool",
-    "ironman": "hiscore_oldschool_ironman",
-    "hardcore": "hiscore_oldschool_hardcore_ironman",
-    "ultimate": "hiscore_oldschool_ultimate",
-    "deadman": "hiscore_oldschool_deadman",
-    "seasonal": "hiscore_oldschool_seasonal",
-    "tournament": "hiscore_oldschool_tournament",
-    "fresh_start": "hiscore_oldschool_fresh_start",
-    "skiller": "hiscore_oldschool_skiller",
-    "defence_pure": "hiscore_oldschool_skiller_defence",
-}
-
 _SKILL_CANON: dict[str, str] = {name: name for name in (OVERALL, *SKILLS)}
 _ACTIVITY_CANON: dict[str, str] = {name: name for name in ACTIVITIES}
 # What an unranked skill counts as in the Overall check: where every account starts.
 _START_LEVELS: dict[str, int] = {name: start_level(name) for name in SKILLS}
 
 
-def profile_url(name: str, mode: str = "regular") -> str:
+def profile_url(name: str, mode: str = DEFAULT_MODE) -> str:
     """The player's personal hiscores page, for people (always the real site, whatever
     OSRS_API_ENDPOINT points the API client at). Regular board for an unknown mode."""
     from urllib.parse import quote
 
-    board = MODES.get(mode, MODES["regular"])
+    board = MODES.get(mode, MODES[DEFAULT_MODE])
     return f"{DEFAULT_ENDPOINT}/m={board}/hiscorepersonal?user1={quote(name, safe='')}"
 
 
@@ -90,7 +77,7 @@ class HiscoresClient:
         self.endpoint = endpoint.rstrip("/")
 
     def fetch(
-        self, name: str, mode: str = "regular", *, not_before: datetime | None = None
+        self, name: str, mode: str = DEFAULT_MODE, *, not_before: datetime | None = None
     ) -> Snapshot:
         """The player's current snapshot; never a cached answer older than ``not_before``
         (the player's last poll: a poll must see what the hiscores say now).

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .clock import utcnow
 from .errors import HiscoresUnavailable, RateLimitError, ValidationError
 
 if TYPE_CHECKING:
@@ -461,10 +462,14 @@ class HttpClient:
         cfg = self.config
         if retry_after is not None:
             return retry_after if retry_after <= cfg.backoff_max else None
-        # "Full jitter": uniform in [0, capped exponential], so that many workers failing
-        # together do not come back together.
-        cap = min(cfg.backoff_max, cfg.backoff_base * (2.0**attempt))
-        return cap * self._rng()
+        # The one full-jitter back-off (the outbox's too), so that many workers failing together
+        # do not come back together. Imported here: only a retry pays for it, and by then the
+        # HTTP stack it shares (requests) is loaded anyway.
+        from notifier.sender import backoff
+
+        return backoff(
+            attempt + 1, base=cfg.backoff_base, cap=cfg.backoff_max, rng=self._rng, floor=0.0
+        )
 
 
 def _import_requests_cache(*, with_redis: bool) -> Any:
@@ -548,7 +553,7 @@ def _parse_retry_after(value: str | None) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
-        from datetime import datetime, timezone
+        from datetime import timezone
         from email.utils import parsedate_to_datetime
 
         try:
@@ -557,7 +562,7 @@ def _parse_retry_after(value: str | None) -> float | None:
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+        seconds = (when - utcnow()).total_seconds()
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)

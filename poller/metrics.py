@@ -29,7 +29,7 @@ import socket
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
@@ -215,10 +215,6 @@ class SummarySink(Protocol):
     def publish_summary(self, summary: Mapping[str, Any]) -> bool: ...
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def collect(
     kind: str,
     *,
@@ -237,6 +233,8 @@ def collect(
     report (its ``events_added`` count as derived; its ``error`` as one ``prices`` error)."""
     if not _KIND.match(kind):
         raise ValueError(f"run kind {kind!r}: lower-case letters, digits and '_'")
+    from .clock import utcnow  # here: this module's top level stays standard library only
+
     reports, deliveries_ = _listed(report), _listed(delivery)
     finished = finished or utcnow()
     starts = [r.started_at for r in reports] + [d.started_at for d in deliveries_ if d.started_at]

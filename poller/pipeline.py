@@ -13,11 +13,12 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from . import game, plausibility
+from .clock import utcnow
 from .errors import OSRSApiError, PlayerNotFound
 from .events import Event, Presence, decreases, derive, next_presence
 from .hiscores import profile_url
@@ -107,10 +108,6 @@ class RunReport:
     def exit_code(self) -> int:
         # 1 = some players failed; the rest was done and saved (SPEC "Exit codes").
         return 1 if self.failed else 0
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 # -- pure helpers ---------------------------------------------------------------------------------
@@ -428,7 +425,7 @@ def _config_route(
 
 
 def _key(name: str) -> str:
-    from .store import normalize_name
+    from .names import normalize_name
 
     return normalize_name(name)
 

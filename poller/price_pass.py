@@ -21,10 +21,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .alerts import Alert, Outcome, Rule, Verdict, WatchState, evaluate, should_sample
+from .clock import utcnow
 from .errors import OSRSApiError
 from .events import Event
 from .items import ITEM_MAX_AGE, AmbiguousItem, ItemInfo, ItemSource, UnknownItem, resolve
@@ -36,10 +37,6 @@ if TYPE_CHECKING:
     from .store.prices import StoredWatch
 
 log = logging.getLogger("osrs_notify.prices")
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
 
 @dataclass(frozen=True, slots=True)
 class Watched:

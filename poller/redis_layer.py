@@ -126,7 +126,7 @@ class RedisLayer:
         retry_after: float = RETRY_AFTER,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        from .settings import mask_dsn
+        from .redact import mask_dsn
 
         self.url = url
         self.prefix = prefix

@@ -255,7 +255,7 @@ def print_lookup(name: str, mode: str, snapshot: Snapshot) -> None:
 
 def player_rows(settings: Settings, store: Store) -> list[dict[str, object]]:
     """Configured players first (in config order), then those only the database remembers."""
-    from .settings import normalize_name
+    from .names import normalize_name
 
     states = {normalize_name(p.name): p for p in store.all_players()}
     rows: list[dict[str, object]] = []
@@ -303,7 +303,7 @@ def _row(name: str, mode: str, st: object, override: str | None) -> dict[str, ob
 
 
 def print_players(rows: list[dict[str, object]]) -> None:
-    from .pipeline import utcnow
+    from .clock import utcnow
 
     now = utcnow()
     if not rows:

@@ -1,6 +1,6 @@
 """What users configure about announcements (the `[rules]` table), as frozen values.
 
-Lives apart from `settings` (which parses TOML) and `events` (which applies the rules) so the
+Lives apart from `settings` (the other config values) and `events` (which applies the rules) so the
 pure rule functions depend on nothing but these values and `game`.
 """
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from .config_keys import key
 
 
 def _frozen(m: Mapping[str, int]) -> Mapping[str, int]:
@@ -24,17 +26,17 @@ class LevelRules:
     ``virtual`` adds levels 100–126 (by XP), which follow the same ``every_from`` rule.
     """
 
-    min_level: int = 1
-    every: int = 1
-    every_from: int = 90
-    virtual: bool = False
+    min_level: int = field(default=1, metadata=key("int", lo=1, hi=126))
+    every: int = field(default=1, metadata=key("int", lo=1))
+    every_from: int = field(default=90, metadata=key("int", lo=1, hi=127))
+    virtual: bool = field(default=False, metadata=key("bool"))
 
 
 @dataclass(frozen=True, slots=True)
 class XpRules:
     """XP milestones past 99: every multiple of ``every_after_99`` (0 = off). 200M always."""
 
-    every_after_99: int = 5_000_000
+    every_after_99: int = field(default=5_000_000, metadata=key("int", lo=0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +44,9 @@ class CountRules:
     """Kill counts / clue counts / activity scores: announce every ``every`` (0 = off),
     with per-name overrides (``{"TzKal-Zuk": 1}``)."""
 
-    every: int = 50
-    overrides: Mapping[str, int] = field(default_factory=dict)
+    every: int = field(default=50, metadata=key("int", lo=0))
+    # Checked by the reader against the hiscores names of this table's categories.
+    overrides: Mapping[str, int] = field(default_factory=dict, metadata=key("custom"))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "overrides", _frozen(self.overrides))
@@ -54,8 +57,14 @@ class CountRules:
 
 @dataclass(frozen=True, slots=True)
 class Rules:
-    levels: LevelRules = field(default_factory=LevelRules)
-    xp: XpRules = field(default_factory=XpRules)
-    bosses: CountRules = field(default_factory=lambda: CountRules(every=50))
-    clues: CountRules = field(default_factory=lambda: CountRules(every=100))
-    activities: CountRules = field(default_factory=lambda: CountRules(every=100))
+    levels: LevelRules = field(default_factory=LevelRules, metadata=key("custom"))
+    xp: XpRules = field(default_factory=XpRules, metadata=key("custom"))
+    bosses: CountRules = field(
+        default_factory=lambda: CountRules(every=50), metadata=key("custom")
+    )
+    clues: CountRules = field(
+        default_factory=lambda: CountRules(every=100), metadata=key("custom")
+    )
+    activities: CountRules = field(
+        default_factory=lambda: CountRules(every=100), metadata=key("custom")
+    )

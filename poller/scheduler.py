@@ -43,6 +43,8 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from .clock import utcnow
+
 if TYPE_CHECKING:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -65,10 +67,6 @@ DELIVERY_CLAIM = 100  # deliveries per claim: about ten full messages
 STOP_GRACE = 20.0  # seconds to let running jobs finish after a stop (systemd allows 30)
 WINDOW_OFFSET_KEY = "run_window_offset"
 PRICES_WINDOW_KEY = "run_prices_window"
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def jitter_for(period: timedelta) -> float:
@@ -481,7 +479,7 @@ class Service:
         scheduler = self._scheduler
         if scheduler is not None and scheduler.running and not self.stop.is_set():
             try:
-                scheduler.modify_job("deliveries", next_run_time=datetime.now(timezone.utc))
+                scheduler.modify_job("deliveries", next_run_time=utcnow())
             except Exception:  # the job is gone (shutting down): it will run at start anyway
                 pass
 
@@ -540,7 +538,7 @@ class Service:
             executors={"default": ThreadPoolExecutor(max_workers=3)},
             timezone=timezone.utc,
         )
-        start = datetime.now(timezone.utc) + timedelta(seconds=t.first_delay)
+        start = utcnow() + timedelta(seconds=t.first_delay)
 
         def add(func: Callable[[], None], job_id: str, period: timedelta, jitter: float,
                 delay: float) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backend import connect, database_error, mask_url, parse_url, use_wal
+from .backend import connect, database_error, parse_url, use_wal
 from .db import Db
 from .facade import Store
 from .migrations import MIGRATIONS, current_version, migrate
@@ -43,7 +43,6 @@ from .values import (
     StoreError,
     SyncReport,
     WebhookState,
-    normalize_name,
 )
 
 __all__ = [
@@ -63,8 +62,6 @@ __all__ = [
     "SyncReport",
     "WebhookState",
     "current_version",
-    "mask_url",
-    "normalize_name",
     "open_store",
 ]
 

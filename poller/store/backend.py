@@ -13,21 +13,19 @@ psycopg2 is imported only here, and only for a PostgreSQL URL.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
 
+from ..redact import mask_dsn, scrub
 from .orm import pw
 from .values import DatabaseFull, StoreError
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 PG_CONNECT_TIMEOUT_S = 10
-
-_PASSWORD_IN_QUERY = re.compile(r"(?i)(\bpassword=)[^&\s]*")
 
 # The first 16 bytes of every SQLite database file (https://sqlite.org/fileformat.html).
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -58,44 +56,8 @@ class Target:
         return self.kind == "sqlite" and self.location == ":memory:"
 
 
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``****`` (in the authority or ``?password=``)."""
-    # Edited as text, not re-assembled by urllib, which would turn "sqlite:////abs" into
-    # "sqlite://abs": the masked URL must still read as the one the user wrote.
-    scheme, sep, rest = url.partition("://")
-    if sep:
-        ends = [i for i in (rest.find(c) for c in "/?#") if i >= 0]
-        end = min(ends, default=len(rest))
-        authority, tail = rest[:end], rest[end:]
-        if "@" in authority:
-            userinfo, host = authority.rsplit("@", 1)
-            if ":" in userinfo:
-                authority = f"{userinfo.split(':', 1)[0]}:****@{host}"
-        url = f"{scheme}{sep}{authority}{tail}"
-    return _PASSWORD_IN_QUERY.sub(r"\1****", url)
-
-
-def _secrets(url: str) -> list[str]:
-    """Every spelling of the URL's password, to scrub from driver error messages."""
-    found: list[str] = []
-    try:
-        parts = urlsplit(url)
-        if parts.password:
-            found += [parts.password, unquote(parts.password)]
-        found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password" and v]
-    except ValueError:
-        pass
-    return sorted({s for s in found if s}, key=len, reverse=True)
-
-
-def scrub(text: str, url: str) -> str:
-    for secret in _secrets(url):
-        text = text.replace(secret, "****")
-    return text
-
-
 def parse_url(url: str) -> Target:
-    masked = mask_url(url)
+    masked = mask_dsn(url)
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     if not sep:

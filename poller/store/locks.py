@@ -88,7 +88,8 @@ def memory_lock(locks: dict[str, threading.Lock], name: str) -> Iterator[None]:
 
 @contextmanager
 def advisory_lock(dsn: str, params: dict[str, Any], name: str, where: str) -> Iterator[None]:
-    from .backend import psycopg2_module, scrub
+    from ..redact import scrub
+    from .backend import psycopg2_module
 
     psycopg2 = psycopg2_module()
     try:

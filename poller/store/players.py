@@ -14,12 +14,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from ..names import normalize_name
 from ..snapshot import Snapshot
 from .db import Db, chunks
 from .orm import pw
 from .polls import KnownSnapshots
 from .sync import PlayerRow, plan_sync
-from .values import AnomalyRow, EventRow, PlayerState, StoreError, SyncReport, normalize_name
+from .values import AnomalyRow, EventRow, PlayerState, StoreError, SyncReport
 
 
 def _decode(blob: Any) -> Snapshot | None:

@@ -19,9 +19,10 @@ from datetime import datetime
 from typing import Any
 
 from .. import game
+from ..names import normalize_name
 from ..snapshot import Snapshot
 from .db import Db
-from .values import PLAYER_STATUSES, PollRecord, RecordStats, normalize_name
+from .values import PLAYER_STATUSES, PollRecord, RecordStats
 
 MAX_ERROR = 1000  # characters of an error message worth keeping per row
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .values import StoreError, SyncReport, normalize_name
+from ..names import normalize_name
+from .values import StoreError, SyncReport
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..names import normalize_name
 from ..snapshot import Snapshot
 
 PLAYER_STATUSES: frozenset[str] = frozenset({"ok", "missing"})
@@ -27,17 +28,6 @@ class DatabaseFull(StoreError):
 
 class LockHeld(StoreError):
     """Another process (or another part of this one) holds the named lock: skip this run."""
-
-
-def normalize_name(name: str) -> str:
-    """The key a player is stored under: how the hiscores compare names.
-
-    Jagex treats case, ``_``, ``-`` and spaces (including the non-breaking space the hiscores
-    sometimes return) as the same character, so "Lynx_Titan" and "lynx titan" are one player.
-    ``poller.settings`` has the same rule for validating the config; the store keeps its own
-    copy so the database's keys never depend on a settings module being importable.
-    """
-    return " ".join(name.lower().replace("_", " ").replace("-", " ").split())
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,9 +94,9 @@ def render(settings, store) -> tuple[int, int]:  # type: ignore[no-untyped-def]
 
 
 def bench_size(n: int, rounds: int, seed: int, profile: bool) -> dict[str, object]:
+    from poller.config import load_settings
     from poller.hiscores import parse_json
     from poller.pipeline import run_once
-    from poller.settings import load_settings
     from poller.store import open_store
 
     peer = peer_parser()
@@ -174,9 +174,9 @@ def bench_size(n: int, rounds: int, seed: int, profile: bool) -> dict[str, objec
 def stages(n: int, seed: int) -> list[list[str]]:
     """CPU µs per player of each stage of one update, run one after the other by hand (the
     pieces ``run_once`` is made of), for the write-up of a miss."""
+    from poller.config import load_settings
     from poller.events import derive
     from poller.pipeline import _config_route, fetch_all, plan_player, run_once
-    from poller.settings import load_settings
     from poller.store import open_store
 
     rng = random.Random(seed)

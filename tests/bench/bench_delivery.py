@@ -65,8 +65,8 @@ def roster() -> list[Player]:
 
 def fill_outbox(home: Path, hook_url: str, shape: str) -> int:
     """Baseline, then the polls of ``shape``; returns the events queued."""
+    from poller.config import load_settings
     from poller.pipeline import run_once
-    from poller.settings import load_settings
     from poller.store import open_store
 
     team = roster()

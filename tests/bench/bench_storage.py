@@ -78,8 +78,8 @@ def group(sizes: dict[str, int]) -> dict[str, int]:
 
 
 def storage(n: int, polls: int, seed: int) -> list[list[str]]:
+    from poller.config import load_settings
     from poller.pipeline import run_once
-    from poller.settings import load_settings
     from poller.store import open_store
 
     rng = random.Random(seed)

@@ -25,8 +25,9 @@ import pytest
 from notifier.sender import SendResult
 from notifier.webhook import WebhookAddress
 from poller import game
+from poller.config import load_settings
 from poller.deliver import PAUSE_KEY, DeliveryReport, deliver_pending
-from poller.settings import Settings, load_settings
+from poller.settings import Settings
 from poller.snapshot import OVERALL, Snapshot
 from poller.store import OutboxEntry, PollRecord, open_store
 

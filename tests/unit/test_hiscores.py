@@ -24,7 +24,6 @@ from poller.errors import (
 from poller.game import ACTIVITIES, OVERALL, SKILLS, xp_for_level
 from poller.hiscores import (
     CSV_LAYOUTS,
-    MODES,
     HiscoresClient,
     board_url,
     parse_csv,
@@ -32,6 +31,7 @@ from poller.hiscores import (
     profile_url,
 )
 from poller.http import HttpClient, HttpConfig
+from poller.names import MODES
 
 ENDPOINT = "https://hiscores.test"
 UA = "osrs-notify-tests/1.0 (ops@example.invalid)"

@@ -18,11 +18,12 @@ import pytest
 import responses
 
 from poller import game
+from poller.config import load_settings
 from poller.errors import HiscoresUnavailable, ValidationError
-from poller.hiscores import CSV_LAYOUTS, MODES, HiscoresClient, parse_csv, parse_json
+from poller.hiscores import CSV_LAYOUTS, HiscoresClient, parse_csv, parse_json
 from poller.http import HttpClient, HttpConfig
+from poller.names import MODES
 from poller.pipeline import run_once
-from poller.settings import load_settings
 from poller.snapshot import Snapshot
 from poller.store import Store, open_store
 

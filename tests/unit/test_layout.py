@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 
 from poller import game
+from poller.config import load_settings
 from poller.events import Derivation, Event, derive
 from poller.hiscores import parse_json
 from poller.pipeline import RunReport, high_water, run_once
 from poller.rules import Rules
-from poller.settings import Settings, load_settings
+from poller.settings import Settings
 from poller.snapshot import Snapshot, union_layouts
 from poller.store import Store, open_store
 

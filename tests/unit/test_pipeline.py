@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from poller import game, pipeline
+from poller.config import load_settings
 from poller.errors import HiscoresUnavailable, PlayerNotFound, ValidationError
 from poller.events import Event
 from poller.hiscores import parse_json
 from poller.pipeline import PlayerResult, RunReport, high_water, run_once
-from poller.settings import Settings, load_settings
+from poller.settings import Settings
 from poller.snapshot import OVERALL, Snapshot
 from poller.store import Store, open_store
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from notifier.messages import Style, build_messages
+from poller.config import load_settings
 from poller.items import ItemInfo
 from poller.price_pass import PricePass, report_lines
 from poller.prices import Average, Averages, Latest, PricesUnavailable
-from poller.settings import ConfigError, Settings, load_settings
+from poller.settings import ConfigError, Settings
 from poller.store import Store, open_store
 from poller.store.prices import PriceStore
 

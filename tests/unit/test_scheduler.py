@@ -23,11 +23,12 @@ import pytest
 
 from notifier.sender import SendResult
 from poller import game
+from poller.config import load_settings
 from poller.hiscores import parse_json
 from poller.metrics import recent
 from poller.pipeline import run_once
 from poller.scheduler import Service, Timing, claim_limit, jitter_for, make_timing, window_start
-from poller.settings import Settings, load_settings
+from poller.settings import Settings
 from poller.snapshot import Snapshot
 from poller.store import Store, open_store
 

@@ -11,16 +11,11 @@ import pytest
 from dotenv import dotenv_values
 
 from notifier.webhook import WebhookAddress
+from poller.config import load_settings, parse_duration, resolve_config_path
 from poller.events import PLAYER_EVENT_KINDS
+from poller.names import normalize_name
 from poller.rules import Rules
-from poller.settings import (
-    ConfigError,
-    Settings,
-    load_settings,
-    normalize_name,
-    parse_duration,
-    resolve_config_path,
-)
+from poller.settings import ConfigError, Settings
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "config" / "osrs-notify.example.toml"

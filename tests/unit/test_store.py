@@ -28,9 +28,7 @@ from poller.store import (
     PollRecord,
     Store,
     StoreError,
-    mask_url,
     migrations,
-    normalize_name,
     open_store,
 )
 from poller.store.backend import Target, database_error
@@ -51,37 +49,6 @@ def snap(n: int) -> Snapshot:
     skills = {OVERALL: 4_000_000_000 + n, **{s: 13_034_431 + n for s in game.SKILLS}}
     acts = {name: 500 + i for i, name in enumerate(game.ACTIVITIES)}
     return Snapshot(skills=skills, activities=acts, overall_level=2376)
-
-
-# -- names and URLs -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("raw", "key"),
-    [
-        ("Lynx Titan", "lynx titan"),
-        ("lynx_titan", "lynx titan"),
-        ("  LYNX-Titan ", "lynx titan"),
-        ("Lynx\u00a0Titan", "lynx titan"),  # the hiscores' non-breaking space
-        ("a  _- b", "a b"),
-        ("", ""),
-    ],
-)
-def test_normalize_name(raw: str, key: str) -> None:
-    assert normalize_name(raw) == key
-
-
-@pytest.mark.parametrize(
-    ("url", "masked"),
-    [
-        ("postgresql://osrs:hunter2@db:5432/osrs", "postgresql://osrs:****@db:5432/osrs"),
-        ("postgres://osrs@db/osrs", "postgres://osrs@db/osrs"),
-        ("postgresql://db/osrs?user=u&password=hunter2", "postgresql://db/osrs?user=u&password=****"),
-        ("sqlite:////var/lib/osrs.db", "sqlite:////var/lib/osrs.db"),
-    ],
-)
-def test_mask_url(url: str, masked: str) -> None:
-    assert mask_url(url) == masked
 
 
 def test_relative_absolute_and_memory_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,8 +14,9 @@ import responses
 
 from poller.errors import ValidationError
 from poller.game import ACTIVITIES, OVERALL, SKILLS
-from poller.hiscores import CSV_LAYOUTS, MODES, HiscoresClient, parse_csv, parse_json
+from poller.hiscores import CSV_LAYOUTS, HiscoresClient, parse_csv, parse_json
 from poller.http import HttpClient, HttpConfig
+from poller.names import MODES
 from poller.snapshot import Snapshot
 
 
