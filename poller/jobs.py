@@ -243,8 +243,9 @@ class Jobs:
                 report.events_added, (self.now() - started).total_seconds(),
                 " (stopped early)" if self.stop.is_set() else "",
             )
-            http = getattr(parts.fetcher, "http", None)
-            stats = http.take_stats(reset=True) if hasattr(http, "take_stats") else None
+            # The HTTP client's numbers since the last run (a fake fetcher in tests has none).
+            take_stats = getattr(getattr(parts.fetcher, "http", None), "take_stats", None)
+            stats = take_stats(reset=True) if take_stats is not None else None
             self._record_run(store, "hiscores", started, report=report.players, http=stats)
         finally:
             try:

@@ -199,7 +199,6 @@ def _poll_players(
         if not dry_run:
             publish_report(redis, report)  # committed: now on Redis too, if configured
             committed(report.deliveries_added)
-    batches.close()
     return (merge_reports(reports) if reports else None), len(reports)
 
 
