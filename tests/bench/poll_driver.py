@@ -16,9 +16,9 @@ import dataclasses
 import os
 from pathlib import Path
 
-from poller import cli
+from poller.cli import context, main
 
-_http_config = cli.http_config
+_http_config = context.http_config
 
 
 def _unlimited(settings):  # type: ignore[no-untyped-def]
@@ -36,5 +36,5 @@ def _peak(path: str) -> None:
 if __name__ == "__main__":
     if os.environ.get("OSRS_BENCH_PEAK_FILE"):
         atexit.register(_peak, os.environ["OSRS_BENCH_PEAK_FILE"])
-    cli.http_config = _unlimited
-    cli.main()
+    context.http_config = _unlimited
+    main()

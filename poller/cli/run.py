@@ -1,7 +1,7 @@
-"""The `run` command: the long-running scheduler (see :mod:`poller.scheduler`).
+"""`osrs-notify run`: the long-running service (jobs in :mod:`poller.jobs`, wired to APScheduler
+in :mod:`poller.scheduler`).
 
-Its own module so `cli.py` stays a list of thin commands; like them it imports nothing heavy
-until it runs (APScheduler only here, and only for `run`).
+Like every command module it imports only click up front (APScheduler only when `run` runs).
 """
 
 from __future__ import annotations
@@ -9,17 +9,16 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from .cli import metrics_file_option
+from .context import Context, UserError, checked_metrics_file, closing, metrics_file_option
 
 if TYPE_CHECKING:
-    from .deliver import Sender
-    from .pipeline import Fetcher
-    from .settings import Settings
-    from .store import Store
+    from ..jobs import Parts
+    from ..settings import Settings
+    from ..store import Store
 
 
 def _seconds(value: float | None) -> timedelta | None:
@@ -38,7 +37,7 @@ def _seconds(value: float | None) -> timedelta | None:
 @metrics_file_option
 @click.pass_obj
 def run(
-    obj: Any,
+    obj: Context,
     interval_seconds: float | None,
     lease_seconds: float | None,
     deliver_seconds: float | None,
@@ -59,14 +58,15 @@ def run(
     Example:
       osrs-notify --config /etc/osrs-notify/osrs-notify.toml -v run
     """
-    from .checks import setup_warnings
-    from .cli import UserError, _closing, checked_metrics_file
-    from .cli_prices import start_prices
-    from .config import load_settings
-    from .scheduler import Service, make_timing
-    from .store import open_store as open_database
+    from ..checks import setup_warnings
+    from ..config import load_settings
+    from ..jobs import Jobs, Parts
+    from ..scheduler import Reload, Service
+    from ..settings import ConfigError
+    from ..store import open_store as open_database
+    from ..timing import make_timing
 
-    settings: Settings = obj.settings()
+    settings = obj.settings()
     metrics_file = checked_metrics_file(metrics_file)
     for line in setup_warnings(settings):
         logging.getLogger("osrs_notify").warning("%s", line)
@@ -83,8 +83,8 @@ def run(
     def open_store(s: Settings) -> Store:
         return open_database(s.database_url)  # a StoreError: one line in the log, job retried
 
-    def build(s: Settings) -> tuple[Fetcher, Sender]:
-        return obj.hiscores(s), obj.sender(s)
+    def build(s: Settings) -> Parts:
+        return Parts(s, obj.hiscores(s), obj.sender(s))
 
     timing = make_timing(
         settings,
@@ -95,11 +95,15 @@ def run(
     )
     # Before any job: a database problem, or a [[watch]] on an unknown item, is one line and
     # exit 2 (systemd does not restart on 2: see the unit).
-    with _closing(obj.open_store()) as store:
-        start_prices(settings, store)
-    service = Service(
-        settings, open_store=open_store, build=build,
-        reload=lambda: load_settings(obj.config_path), timing=timing,
-        redis=obj.redis(settings), metrics_file=metrics_file,
-    )
-    sys.exit(service.run())
+    with closing(obj.open_store()) as store:
+        if settings.watch:
+            from ..price_pass import build_price_pass
+
+            try:
+                build_price_pass(settings, store).prepare()
+            except ConfigError as exc:
+                raise UserError(str(exc)) from exc
+    jobs = Jobs(build(settings), open_store=open_store, timing=timing,
+                redis=obj.redis(settings), metrics_file=metrics_file)
+    reload = Reload(lambda: load_settings(obj.config_path), build, settings)
+    sys.exit(Service(jobs, reload=reload).run())

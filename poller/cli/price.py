@@ -1,86 +1,24 @@
-"""`osrs-notify price ITEM`, and the hooks that put the prices pass into `poll`.
+"""`osrs-notify price ITEM`: an item's Grand Exchange price (no config needed), as a table or JSON.
 
-Importing this module costs only click: :mod:`poller.cli` registers the command at import, and a
-cron run with no ``[[watch]]`` must not load the prices machinery.
+Importing this module costs only click: :mod:`poller.cli` registers the command at import.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
-from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import click
 
-from .clock import utcnow
+from .context import EXIT_PARTIAL, Context, UserError, http_config
 
 if TYPE_CHECKING:
-    from .items import ItemInfo
-    from .price_pass import PricePass
-    from .prices import Latest, OfficialPrice, Quote
-    from .settings import Settings
-    from .store import Store
-
-log = logging.getLogger("osrs_notify")
-
-
-# -- poll ----------------------------------------------------------------------------------------
-
-
-class _NoPrices:
-    """What `poll` holds when the config has no [[watch]]: nothing to run, nothing to say."""
-
-    def run(self) -> None:
-        return None
-
-    def finish(self) -> int:
-        return 0
-
-
-class _Prices:
-    def __init__(self, price_pass: PricePass) -> None:
-        self.price_pass = price_pass
-        self.ran = False
-
-    def run(self) -> None:
-        self.price_pass.run()  # never raises for an API or database failure
-        self.ran = True
-
-    def finish(self) -> int:
-        """Print the pass's report; its exit code (1 when it failed)."""
-        from .price_pass import report_lines
-
-        if not self.ran:
-            return 0
-        out, err = report_lines(self.price_pass.report)
-        for line in out:
-            click.echo(line)
-        for line in err:
-            click.echo(line, err=True)
-        return self.price_pass.report.exit_code
-
-
-def start_prices(settings: Settings, store: Store, *, dry_run: bool = False) -> Any:
-    """For `poll`, before the player pass: with [[watch]] entries, refresh the item list when
-    a day old and resolve every watched item — an unknown one is a configuration error (exit 2,
-    nothing done) naming the [[watch]] and the closest item names. Returns an object with
-    ``run()`` (after the player pass) and ``finish() -> exit code`` (after the poll report)."""
-    if not settings.watch:
-        return _NoPrices()
-    from .cli import UserError
-    from .price_pass import build_price_pass
-    from .settings import ConfigError
-
-    price_pass = build_price_pass(settings, store, dry_run=dry_run)
-    try:
-        price_pass.prepare()
-    except ConfigError as exc:
-        raise UserError(str(exc)) from exc
-    return _Prices(price_pass)
-
+    from ..items import ItemInfo
+    from ..prices import Latest, OfficialGEClient, OfficialPrice, Quote
+    from ..settings import Settings
+    from ..store import Store
 
 # -- price ---------------------------------------------------------------------------------------
 
@@ -89,7 +27,7 @@ def start_prices(settings: Settings, store: Store, *, dry_run: bool = False) -> 
 @click.argument("item")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.pass_obj
-def price(obj: Any, item: str, as_json: bool) -> None:
+def price(obj: Context, item: str, as_json: bool) -> None:
     """Show an item's Grand Exchange price from the OSRS Wiki (no config needed).
 
     ITEM is a name (any case; a typo gets suggestions) or an item id. Shows the instant-buy
@@ -103,20 +41,19 @@ def price(obj: Any, item: str, as_json: bool) -> None:
       osrs-notify price "twisted bow"
       osrs-notify price 13190 --json
     """
-    from .cli import EXIT_PARTIAL, UserError, _settings_or_defaults
-    from .errors import OSRSApiError
-    from .http import HttpClient
-    from .items import AmbiguousItem, UnknownItem, parse_item_query, refresh_items, resolve
-    from .prices import CONTACT_WARNING, PricesClient, quote_item, wiki_http_config
+    from ..errors import OSRSApiError
+    from ..http import HttpClient
+    from ..items import AmbiguousItem, UnknownItem, parse_item_query, refresh_items, resolve
+    from ..prices import CONTACT_WARNING, PricesClient, quote_item, wiki_http_config
 
     query = parse_item_query(item)
     if query == "":
         raise UserError("ITEM is empty: give an item name or id")
-    settings = _settings_or_defaults(obj)
-    if Path(obj.config_path).exists() and not settings.contact.strip():
+    settings = obj.settings_or_defaults()
+    if obj.has_config() and not settings.contact.strip():
         click.echo(f"warning: {CONTACT_WARNING}", err=True)
     wiki = PricesClient(HttpClient(wiki_http_config(settings)), settings.prices_endpoint)
-    now = utcnow()
+    now = datetime.now(timezone.utc)
 
     store = _open_store(settings)
     try:
@@ -160,7 +97,7 @@ def price(obj: Any, item: str, as_json: bool) -> None:
         )
         sys.exit(EXIT_PARTIAL)
     try:
-        official = _official(obj, settings).detail(item_id)
+        official = _official(settings).detail(item_id)
     except OSRSApiError as exc:
         click.echo(f"error: {wiki_error}; {exc}", err=True)
         sys.exit(EXIT_PARTIAL)
@@ -174,7 +111,7 @@ def price(obj: Any, item: str, as_json: bool) -> None:
 def _open_store(settings: Settings) -> Store:
     """The configured database (its item list saves a 700 KB download a day); in memory when
     there is no config, or when the database cannot be opened — a price needs no history."""
-    from .store import StoreError, open_store
+    from ..store import StoreError, open_store
 
     try:
         return open_store(settings.database_url)
@@ -183,10 +120,9 @@ def _open_store(settings: Settings) -> Store:
         return open_store("sqlite:///:memory:")
 
 
-def _official(obj: Any, settings: Settings) -> Any:
-    from .cli import http_config
-    from .http import HttpClient
-    from .prices import OfficialGEClient
+def _official(settings: Settings) -> OfficialGEClient:
+    from ..http import HttpClient
+    from ..prices import OfficialGEClient
 
     # Jagex's servers, like the hiscores: the same HTTP settings (and API key) as the hiscores.
     return OfficialGEClient(HttpClient(http_config(settings)), settings.api_endpoint)

@@ -6,12 +6,14 @@ Importing this module costs only click (:mod:`poller.cli` registers the command 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
+from .context import Context, checked_metrics_file, closing
+
 if TYPE_CHECKING:
-    from .metrics import RunMetrics
+    from ..metrics import RunMetrics
 
 
 @click.command()
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
               help="Also write the Prometheus text format to PATH (as `poll --metrics-file`).")
 @click.pass_obj
 def stats(
-    obj: Any, as_json: bool, limit: int, kind: str | None, metrics_file: str | None
+    obj: Context, as_json: bool, limit: int, kind: str | None, metrics_file: str | None
 ) -> None:
     """Recent runs: duration, players polled, API latency, cache hit rate, events derived,
     messages delivered, delivery latency (event stored → Discord) and errors by kind.
@@ -38,14 +40,13 @@ def stats(
       osrs-notify stats --json --limit 5
       osrs-notify stats --metrics-file /var/lib/node_exporter/textfile/osrs-notify.prom
     """
-    from .cli import _closing, checked_metrics_file
-    from .clock import utcnow
-    from .deliver import outbox_problems
-    from .metrics import export, recent
+    from ..clock import utcnow
+    from ..deliver import outbox_problems
+    from ..metrics import export, recent
 
     metrics_file = checked_metrics_file(metrics_file)
     settings = obj.settings()
-    with _closing(obj.open_store()) as store:
+    with closing(obj.open_store()) as store:
         runs = recent(store, limit, kind)
         totals = store.runs.totals()
         pending = store.count_pending()
@@ -77,7 +78,7 @@ def stats(
 
 
 def runs_table(runs: list[RunMetrics]) -> str:
-    from .report import table
+    from ..report import table
 
     headers = ("Started (UTC)", "Kind", "Took", "Players", "Requests", "API p50/p95",
                "Cache", "Events", "Delivered", "Latency p50/p95", "Errors")

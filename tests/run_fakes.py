@@ -1,0 +1,123 @@
+"""Fakes for driving `run`'s jobs in-process with a fake clock (tests/unit/test_jobs.py,
+tests/unit/test_scheduler.py, tests/integration/osrs/test_leases.py): a hiscores client, a
+Discord sender, the clock, and a config."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from notifier.sender import SendResult
+from poller import game
+from poller.config import load_settings
+from poller.hiscores import parse_json
+from poller.jobs import Jobs, Parts
+from poller.settings import Settings
+from poller.snapshot import Snapshot
+from poller.store import Store, open_store
+from poller.timing import Timing
+
+from support import fake_hiscores
+
+T0 = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def snap(level: int, skills: tuple[str, ...] = ("Cooking", "Fishing")) -> Snapshot:
+    xp = game.xp_for_level(level)
+    return parse_json(fake_hiscores.hiscores_body({s: xp for s in skills}))
+
+
+class Clock:
+    """The time every job reads; tests move it."""
+
+    def __init__(self, at: datetime = T0) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, by: timedelta) -> None:
+        self.at += by
+
+
+class Fetcher:
+    """Every player at ``level`` in Cooking and Fishing; ``calls`` records who was asked, with
+    the fake time; ``on_fetch`` runs before each answer."""
+
+    def __init__(self, level: int = 60, clock: Clock | None = None) -> None:
+        self.level = level
+        self.clock = clock
+        self.calls: list[tuple[datetime | None, str]] = []
+        self.lock = threading.Lock()
+        self.on_fetch: Callable[[str], None] | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [name for _, name in self.calls]
+
+    def fetch(self, name: str, mode: str = "regular", **_: object) -> Snapshot:
+        with self.lock:
+            self.calls.append((self.clock() if self.clock else None, name))
+        if self.on_fetch is not None:
+            self.on_fetch(name)
+        return snap(self.level)
+
+
+@dataclass
+class Sender:
+    """Discord that accepts everything; ``posts`` has (webhook id, body) of each message."""
+
+    posts: list[tuple[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send(self, address: Any, body: Any, *, thread_id: str | None = None) -> SendResult:
+        with self.lock:
+            self.posts.append((address.id, body))
+        return SendResult("sent", 200, attempts=1)
+
+    def global_pause_remaining(self) -> float:
+        return 0.0
+
+    def pause_all(self, seconds: float) -> None:
+        pass
+
+    def lines(self, hook_id: str | None = None) -> list[str]:
+        """``"player: line"`` for each line of each embed sent (to webhook ``hook_id``)."""
+        return [f"{e.get('author', {}).get('name', '')}: {line}"
+                for hook, body in self.posts if hook_id is None or hook == hook_id
+                for e in body.get("embeds", [])
+                for line in e.get("description", "").splitlines()]
+
+
+def config(
+    tmp_path: Path, players: int = 5, extra: str = "", *, database: str | None = None,
+    name: str = "P{i}", hooks: int = 1,
+) -> Settings:
+    names = "".join(f'[[players]]\nname = "{name.format(i=i)}"\n' for i in range(players))
+    webhooks = "".join(f'[webhooks.hook{i}]\nurl = "http://127.0.0.1:9/api/webhooks/{i + 1}/tok"\n'
+                       for i in range(hooks))
+    path = tmp_path / "osrs-notify.toml"
+    path.write_text(
+        f'database = "{database or f"sqlite:///{tmp_path}/state.db"}"\n'
+        '[poll]\ninterval = "1h"\nconcurrency = 2\n' + webhooks
+        + "[rules]\nlevels = { every = 1 }\n" + extra + names
+    )
+    return load_settings(path, environ={})
+
+
+def jobs(
+    settings: Settings, fetcher: Fetcher, sender: Sender, *, clock: Clock | None = None,
+    owner: str | None = None, timing: Timing | None = None,
+    open: Callable[[Settings], Store] | None = None,
+) -> Jobs:
+    return Jobs(
+        Parts(settings, fetcher, sender),
+        open_store=open or (lambda s: open_store(s.database_url)),
+        timing=timing,
+        owner=owner,
+        now=clock or Clock(),
+    )
