@@ -104,7 +104,8 @@ def price(obj: Any, item: str, as_json: bool) -> None:
     from .cli import EXIT_PARTIAL, UserError, _settings_or_defaults
     from .errors import OSRSApiError
     from .http import HttpClient
-    from .items import AmbiguousItem, UnknownItem, parse_item_query, refresh_items, resolve
+    from .item_refresh import refresh_items
+    from .items import AmbiguousItem, UnknownItem, parse_item_query, resolve
     from .prices import CONTACT_WARNING, PricesClient, quote_item, wiki_http_config
 
     query = parse_item_query(item)
