@@ -19,7 +19,8 @@ import responses
 
 from poller import game
 from poller.errors import HiscoresUnavailable, ValidationError
-from poller.hiscores import CSV_LAYOUTS, MODES, HiscoresClient, parse_csv, parse_json
+from poller.hiscores import MODES, HiscoresClient, parse_json
+from poller.hiscores_csv import CSV_LAYOUTS, parse_csv
 from poller.http import HttpClient, HttpConfig
 from poller.pipeline import run_once
 from poller.settings import load_settings
