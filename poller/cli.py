@@ -47,7 +47,7 @@ metrics_file_option = click.option(
 
 def checked_metrics_file(path: str | None) -> str | None:
     """``--metrics-file``, refused before anything is done when it cannot be written."""
-    from .metrics import check_metrics_path
+    from .prometheus import check_metrics_path
 
     problem = check_metrics_path(path)
     if problem:
@@ -221,9 +221,9 @@ def poll(obj: Context, dry_run: bool, metrics_file: str | None) -> None:
     """
     from .checks import setup_warnings
     from .cli_prices import start_prices
-    from .metrics import record_run
     from .pipeline import run_once
     from .redis_layer import publish_prices, publish_report, run_lock
+    from .run_log import record_run
     from .store import LockHeld
 
     settings = obj.settings()
@@ -322,9 +322,9 @@ def deliver(
       osrs-notify deliver --now --webhook clan     # Discord is back: don't wait
       osrs-notify deliver --retry-failed           # after fixing what Discord refused
     """
-    from .metrics import record_run
     from .redis_layer import run_lock
     from .report import print_delivery_report
+    from .run_log import record_run
     from .store import LockHeld
 
     settings = obj.settings()

@@ -40,7 +40,7 @@ def stats(
     """
     from .cli import _closing, checked_metrics_file
     from .deliver import outbox_problems, utcnow
-    from .metrics import export, recent
+    from .run_log import export, recent
 
     metrics_file = checked_metrics_file(metrics_file)
     settings = obj.settings()

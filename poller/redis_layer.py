@@ -351,8 +351,9 @@ class RedisLayer:
 
     def publish_summary(self, summary: Mapping[str, Any]) -> bool:
         """Publish a run's summary (``RunMetrics.as_dict()``) on ``{prefix}:updates``. It comes
-        in as plain data so that this module does not import ``poller.metrics``, which hands it
-        over: data flows one way, run reports → metrics → here."""
+        in as plain data so that this module imports neither ``poller.metrics`` nor
+        ``poller.run_log``, which hands it over: data flows one way, run reports → metrics →
+        here."""
         text = json.dumps({"schema": SCHEMA, "type": "run", **summary}, default=str)
         channel = self.key(SUMMARY_CHANNEL)
         return bool(self.call(lambda c: c.publish(channel, text) >= 0, default=False))

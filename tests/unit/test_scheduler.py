@@ -24,8 +24,8 @@ import pytest
 from notifier.sender import SendResult
 from poller import game
 from poller.hiscores import parse_json
-from poller.metrics import recent
 from poller.pipeline import run_once
+from poller.run_log import recent
 from poller.scheduler import Service, Timing, claim_limit, jitter_for, make_timing, window_start
 from poller.settings import Settings, load_settings
 from poller.snapshot import Snapshot
