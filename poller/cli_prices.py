@@ -18,7 +18,8 @@ import click
 if TYPE_CHECKING:
     from .items import ItemInfo
     from .price_pass import PricePass
-    from .prices import Latest, OfficialPrice, Quote
+    from .prices import Latest, OfficialPrice
+    from .quote import Quote
     from .settings import Settings
     from .store import Store
 
@@ -106,7 +107,8 @@ def price(obj: Any, item: str, as_json: bool) -> None:
     from .http import HttpClient
     from .item_refresh import refresh_items
     from .items import AmbiguousItem, UnknownItem, parse_item_query, resolve
-    from .prices import CONTACT_WARNING, PricesClient, quote_item, wiki_http_config
+    from .prices import CONTACT_WARNING, PricesClient, wiki_http_config
+    from .quote import quote_item
 
     query = parse_item_query(item)
     if query == "":
