@@ -11,10 +11,7 @@ from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from .snapshot import Snapshot
+from typing import Literal, Protocol
 
 # The 24 skills in hiscores order, Overall excluded. "Runecraft" is the JSON spelling.
 SKILLS: tuple[str, ...] = (
@@ -219,13 +216,27 @@ def combat_level(levels: Mapping[str, int | None]) -> int:
 # -- levels from a snapshot ------------------------------------------------------------------
 
 
+class Scores(Protocol):
+    """What the rules below read from a :class:`poller.snapshot.Snapshot`. A protocol, not the
+    class: snapshots take their storage codes from here, so the import runs one way."""
+
+    @property
+    def skills(self) -> Mapping[str, int]: ...
+
+    @property
+    def activities(self) -> Mapping[str, int]: ...
+
+    @property
+    def overall_level(self) -> int | None: ...
+
+
 def _known(value: int | None) -> int | None:
     # The hiscores mark unranked as -1; a value we cannot trust is unknown, never zero.
     return None if value is None or value < 0 else value
 
 
 def levels_from_snapshot(
-    snapshot: Snapshot, *, virtual: bool = False, skills: tuple[str, ...] = SKILLS
+    snapshot: Scores, *, virtual: bool = False, skills: tuple[str, ...] = SKILLS
 ) -> dict[str, int | None]:
     """Level per skill (game order, or the order of ``skills`` when given: combat needs only
     seven); None where the skill is unknown (unranked or absent)."""
@@ -236,7 +247,7 @@ def levels_from_snapshot(
     return out
 
 
-def total_level(snapshot: Snapshot, *, virtual: bool = False) -> int:
+def total_level(snapshot: Scores, *, virtual: bool = False) -> int:
     """Total level.
 
     The hiscores' own Overall level wins when present: it is the only source that knows the
@@ -250,7 +261,7 @@ def total_level(snapshot: Snapshot, *, virtual: bool = False) -> int:
     return sum(start_level(s) if lv is None else lv for s, lv in levels.items())
 
 
-def base_level(snapshot: Snapshot) -> int | None:
+def base_level(snapshot: Scores) -> int | None:
     """The level every one of the 24 skills has reached (the "Base N Stats" value), or None
     when any skill is unknown: an unranked skill cannot prove a base."""
     lowest: int | None = None
@@ -447,7 +458,7 @@ def achievements(metric: str | None = None) -> tuple[Achievement, ...]:
     return tuple(a for a in ACHIEVEMENTS if a.metric == metric)
 
 
-def achievement_value(achievement: Achievement, snapshot: Snapshot) -> int | None:
+def achievement_value(achievement: Achievement, snapshot: Scores) -> int | None:
     """The snapshot's value on the achievement's scale (a level, xp or score); None if unknown."""
     if achievement.kind == "base":
         return base_level(snapshot)
@@ -459,7 +470,7 @@ def achievement_value(achievement: Achievement, snapshot: Snapshot) -> int | Non
     return level_for_xp(xp)
 
 
-def achieved(achievement: Achievement, snapshot: Snapshot) -> bool:
+def achieved(achievement: Achievement, snapshot: Scores) -> bool:
     """Whether the snapshot shows the band reached; an unknown value never reaches a band."""
     value = achievement_value(achievement, snapshot)
     return value is not None and value >= achievement.threshold

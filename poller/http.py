@@ -4,6 +4,10 @@ Everything that talks to the network goes through :class:`HttpClient`, so the po
 (rate limit, User-Agent, backoff) cannot be forgotten by a caller, and tests swap the transport
 (``responses``, or an injected session) in one place.
 
+Here: the settings, the request policy (which statuses retry, back-off, Retry-After, typed
+errors) and the counters. The session and its cache are :mod:`poller.http_session`'s, the
+spacing of requests :mod:`poller.ratelimit`'s.
+
 ``requests`` and ``requests_cache`` are imported on first use, never at module import: together
 they cost ~0.5 s, and a cron run with nothing due must start and exit in under 0.25 s.
 """
@@ -18,43 +22,24 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from .clock import utcnow
 from .errors import HiscoresUnavailable, RateLimitError, ValidationError
+from .http_session import Sessions
+from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     import requests
 
+    from .http_session import SharedCache
+    from .ratelimit import Limiter
+
 log = logging.getLogger("osrs_notify.http")
 
 Params = Mapping[str, str] | str | None
-
-
-class Limiter(Protocol):
-    """What :class:`HttpClient` needs from a rate limiter (a shared one may live in Redis)."""
-
-    def acquire(self) -> float: ...
-
-    def defer(self, seconds: float) -> None: ...
-
-
-class SharedCache(Protocol):
-    """A requests-cache backend other processes share (Redis, see :mod:`poller.redis_layer`).
-
-    When it fails mid-run the client tells it (``failed``, which logs once) and carries on with
-    its local cache; ``usable`` is false while the shared one is known to be down.
-    """
-
-    errors: tuple[type[BaseException], ...]
-
-    def backend(self) -> Any: ...
-
-    def usable(self) -> bool: ...
-
-    def failed(self, exc: BaseException) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -75,61 +60,6 @@ class HttpStats:
 
 # Latencies kept for percentiles: plenty for one pass; bounded for a long-running process.
 _LATENCIES_KEPT = 50_000
-
-
-class RateLimiter:
-    """Admits callers at least ``60 / rate_per_minute`` seconds apart, across threads.
-
-    Spacing (rather than a token bucket) is deliberate: a bucket lets a burst through after an
-    idle spell, and the spec promises that no one-second window ever exceeds the rate. The lock
-    is held while a caller waits for its slot, so concurrent callers queue instead of bursting,
-    and each slot is measured from the moment the previous caller was actually admitted (an
-    oversleeping thread pushes the next slot back rather than squeezing two together).
-
-    ``sleep`` must let ``clock`` advance (tests pass a coupled fake pair).
-    """
-
-    def __init__(
-        self,
-        rate_per_minute: float | None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if rate_per_minute is not None and rate_per_minute < 0:
-            raise ValueError(f"rate_per_minute must be >= 0, got {rate_per_minute}")
-        self.interval = 60.0 / rate_per_minute if rate_per_minute else 0.0
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._next: float | None = None  # earliest admission time of the next caller
-
-    @property
-    def unlimited(self) -> bool:
-        return self.interval <= 0.0
-
-    def acquire(self) -> float:
-        """Block until the caller's slot; return the clock reading at admission."""
-        if self.unlimited and self._next is None:
-            return self._clock()
-        with self._lock:
-            now = self._clock()
-            if self._next is not None:
-                # Loop: a sleep may return a hair early relative to a different clock.
-                while now < self._next:
-                    self._sleep(self._next - now)
-                    now = self._clock()
-            self._next = now + self.interval if not self.unlimited else None
-            return now
-
-    def defer(self, seconds: float) -> None:
-        """Admit nobody for ``seconds`` (a server said 429 Retry-After: everyone backs off)."""
-        if seconds <= 0:
-            return
-        with self._lock:
-            until = self._clock() + seconds
-            if self._next is None or until > self._next:
-                self._next = until
 
 
 @dataclass(frozen=True)
@@ -167,11 +97,6 @@ class HttpConfig:
         )
 
 
-# Connections kept alive per host. Higher than any sensible concurrency so that worker threads
-# never see "connection pool is full" and reopen TLS for every request.
-_POOL_SIZE = 32
-
-
 class HttpClient:
     """GET with User-Agent, rate limit, cache, retries and typed errors. Thread-safe.
 
@@ -198,17 +123,23 @@ class HttpClient:
         self.limiter: Limiter = limiter or RateLimiter(
             config.rate_per_minute, clock=clock, sleep=sleep
         )
-        self._injected = session
-        self._session: Any = None
-        self._cached = False
-        self._cache_errors: tuple[type[BaseException], ...] = ()
-        self._session_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._cache_hits = 0
         self._requests_made = 0
         self._latencies: deque[float] = deque(maxlen=_LATENCIES_KEPT)
-        self._shared = shared_cache
-        self._shared_session: Any = None  # the session whose cache is the shared one
+        headers = {"User-Agent": config.user_agent}
+        if config.api_key:
+            headers[config.api_key_header] = config.api_key
+        self._sessions = Sessions(
+            headers=headers,
+            secret_header=config.api_key_header,
+            cache_ttl=config.cache_ttl,
+            cache_path=config.cache_path,
+            injected=session,
+            shared=shared_cache,
+            before_send=self._before_send,
+            after_send=self._latency,
+        )
 
     # -- stats ---------------------------------------------------------------------------------
 
@@ -234,6 +165,10 @@ class HttpClient:
         with self._stats_lock:
             self._latencies.append(seconds)
 
+    def _before_send(self) -> None:
+        self.limiter.acquire()
+        self._count(hit=False)
+
     def _count(self, *, hit: bool) -> None:
         with self._stats_lock:
             if hit:
@@ -241,140 +176,13 @@ class HttpClient:
             else:
                 self._requests_made += 1
 
-    # -- session -------------------------------------------------------------------------------
+    # -- session (built and cached by Sessions) ------------------------------------------------
 
     def _get_session(self) -> Any:
-        session = self._session
-        if session is not None:
-            return session
-        with self._session_lock:
-            if self._session is None:
-                self._session = self._build_session()
-            return self._session
-
-    def _build_session(self) -> Any:
-        import requests
-
-        session = self._injected
-        if session is None:
-            session = self._open_cached_session() if self.config.cache_ttl > 0 else None
-            if session is None:
-                session = requests.Session()
-            adapter = requests.adapters.HTTPAdapter(pool_maxsize=_POOL_SIZE)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-        self._cached = getattr(session, "cache", None) is not None
-        if self._cached:
-            import sqlite3
-
-            self._cache_errors = (sqlite3.Error,)
-            if session is self._shared_session and self._shared is not None:
-                self._cache_errors += self._shared.errors
-        self._prepare(session)
-        return session
-
-    def _open_cached_session(self, *, local: bool = False) -> Any:
-        import sqlite3
-
-        requests_cache = _import_requests_cache(with_redis=self._shared is not None)
-        cfg = self.config
-        options: dict[str, Any] = dict(
-            expire_after=cfg.cache_ttl,
-            allowable_codes=(200,),  # never cache an error, a 404 or a maintenance page
-            allowable_methods=("GET",),
-            # A 200 can still be Jagex's HTML maintenance page: caching it would prolong the
-            # outage by a whole TTL after the hiscores come back.
-            filter_fn=_cacheable,
-            # Server Cache-Control headers are ignored: our TTL is the user's setting.
-            cache_control=False,
-            stale_if_error=False,  # an outage must surface, not replay old data
-            # Keeps the key out of cache keys *and* out of the stored request headers.
-            ignored_parameters=(*requests_cache.DEFAULT_IGNORED_PARAMS, cfg.api_key_header),
-        )
-        shared = self._shared
-        if shared is not None and not local and shared.usable():
-            try:
-                self._shared_session = requests_cache.CachedSession(
-                    backend=shared.backend(), **options
-                )
-                return self._shared_session
-            except shared.errors as exc:
-                shared.failed(exc)
-        try:
-            if cfg.cache_path is None:
-                return requests_cache.CachedSession(backend="memory", **options)
-            # The sqlite backend shares one connection across threads behind its own lock
-            # (check_same_thread=False); WAL lets a cron run read while `run` writes.
-            session = requests_cache.CachedSession(
-                cfg.cache_path, backend="sqlite", wal=True, **options
-            )
-            # Expired responses are never served again but stay in the file: an hourly poll
-            # of 10,000 players otherwise keeps ~80 MB of them. Dropping them once per client
-            # (a process) keeps the cache as large as one poll at most.
-            session.cache.delete(expired=True)
-            return session
-        except (OSError, sqlite3.Error) as exc:
-            log.warning(
-                "HTTP cache %s could not be opened (%s); continuing without a cache",
-                cfg.cache_path,
-                exc,
-            )
-            return None
-
-    def _prepare(self, session: Any) -> None:
-        session.headers["User-Agent"] = self.config.user_agent
-        if self.config.api_key:
-            session.headers[self.config.api_key_header] = self.config.api_key
-        # Wrap every transport so that only requests that really leave the process (not cache
-        # hits) wait for the rate limiter and count as requests made.
-        gate = _gate_class()
-        for prefix, adapter in list(session.adapters.items()):
-            if not isinstance(adapter, gate):
-                session.mount(prefix, gate(adapter, self._before_send, self._latency))
-
-    def _before_send(self) -> None:
-        self.limiter.acquire()
-        self._count(hit=False)
-
-    def _drop_cache(self, broken: Any, exc: BaseException) -> Any:
-        """The cache failed mid-run (disk full, file removed): carry on uncached."""
-        import requests
-
-        with self._session_lock:
-            if self._session is broken:
-                session = None
-                if broken is self._shared_session and self._shared is not None:
-                    # The shared cache (Redis) went away: the layer logs its one warning and
-                    # this client carries on with the local cache.
-                    self._shared_session = None
-                    self._shared.failed(exc)
-                    session = self._open_cached_session(local=True)
-                else:
-                    log.warning("HTTP cache failed (%s); continuing without a cache", exc)
-                if session is None:
-                    session = requests.Session()
-                session.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=_POOL_SIZE))
-                session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=_POOL_SIZE))
-                self._prepare(session)
-                self._session = session
-                self._cached = getattr(session, "cache", None) is not None
-                if self._cached:
-                    import sqlite3
-
-                    self._cache_errors = (sqlite3.Error,)
-                else:
-                    self._cache_errors = ()
-                try:
-                    broken.close()
-                except Exception:  # noqa: BLE001 - already broken; closing is best effort
-                    pass
-            return self._session
+        return self._sessions.current()
 
     def close(self) -> None:
-        with self._session_lock:
-            session, self._session = self._session, None
-        if session is not None:
-            session.close()
+        self._sessions.close()
 
     def __enter__(self) -> HttpClient:
         return self
@@ -402,12 +210,13 @@ class HttpClient:
         refresh = False
         while True:
             session = self._get_session()
+            cached = self._sessions.cached
             kwargs: dict[str, Any] = {"params": params, "timeout": self.config.timeout}
-            if self._cached and not cache:
+            if cached and not cache:
                 from requests_cache import DO_NOT_CACHE
 
                 kwargs["expire_after"] = DO_NOT_CACHE
-            elif self._cached and refresh:
+            elif cached and refresh:
                 kwargs["force_refresh"] = True
             retry_after: float | None = None
             try:
@@ -423,8 +232,8 @@ class HttpClient:
             except requests.RequestException as exc:
                 # Bad URL, too many redirects...: a configuration problem, retrying won't help.
                 raise ValidationError(f"{where}: request failed ({_short(exc)})") from exc
-            except self._cache_errors as exc:
-                self._drop_cache(session, exc)
+            except self._sessions.cache_errors as exc:
+                self._sessions.drop_cache(session, exc)
                 continue  # the same attempt again, without the cache
             else:
                 if getattr(response, "from_cache", False):
@@ -470,61 +279,6 @@ class HttpClient:
         return backoff(
             attempt + 1, base=cfg.backoff_base, cap=cfg.backoff_max, rng=self._rng, floor=0.0
         )
-
-
-def _import_requests_cache(*, with_redis: bool) -> Any:
-    """``requests_cache``, without the Redis client when no shared cache is configured.
-
-    requests-cache imports the client library of every backend that happens to be installed;
-    redis alone costs ~50 ms, paid by every cron run. Marking the unused libraries as missing
-    for the duration of the import leaves those backends as placeholders (the shared cache
-    imports ``requests_cache.backends.redis`` directly), and ``import redis`` works afterwards.
-    """
-    from .imports import import_without
-
-    return import_without("requests_cache", () if with_redis else ("redis", "pymongo", "boto3"))
-
-
-_GATE: type | None = None
-
-
-def _gate_class() -> type:
-    """A transport adapter that runs a hook before delegating (built lazily: needs requests)."""
-    global _GATE
-    if _GATE is None:
-        from requests.adapters import BaseAdapter
-
-        class _Gate(BaseAdapter):
-            def __init__(
-                self,
-                inner: Any,
-                before_send: Callable[[], None],
-                after_send: Callable[[float], None] | None = None,
-            ) -> None:
-                super().__init__()
-                self.inner = inner
-                self._before_send = before_send
-                self._after_send = after_send
-
-            def send(self, request: Any, **kwargs: Any) -> Any:
-                self._before_send()
-                start = time.perf_counter()
-                response = self.inner.send(request, **kwargs)
-                if self._after_send is not None:  # latency of answered requests only
-                    self._after_send(time.perf_counter() - start)
-                return response
-
-            def close(self) -> None:
-                self.inner.close()
-
-        _GATE = _Gate
-    return _GATE
-
-
-def _cacheable(response: Any) -> bool:
-    if "html" in response.headers.get("Content-Type", "").lower():
-        return False
-    return not response.content[:64].lstrip().startswith(b"<")
 
 
 def _describe(url: str) -> str:

@@ -4,25 +4,20 @@ suggestions for a typo.
 
 Two sources answer the same questions (:class:`ItemSource`): :class:`MemoryItems` (a list
 parsed from ``/mapping``, for a dry run or a store that cannot be written) and the store's item
-table (:class:`poller.store.prices.StoredItems`), which :func:`refresh_items` keeps no older
-than a day. Nothing here touches the network or the database by itself.
+table (:class:`poller.store.prices.StoredItems`), which
+:func:`poller.item_refresh.refresh_items` keeps no older than a day. Nothing here touches the
+network or the database, and nothing here imports either: the prices client and the store's
+price repository build on these values, never the other way round.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from datetime import timedelta
+from typing import Protocol
 from urllib.parse import quote
-
-if TYPE_CHECKING:
-    from .prices import PricesClient
-    from .store import Store
-
-log = logging.getLogger("osrs_notify.items")
 
 BOND_ID = 13190
 NATURE_RUNE_ID = 561
@@ -185,55 +180,3 @@ def suggest(word: str, names: Iterable[str], n: int = 3) -> list[str]:
             if by_key[k] not in found and len(found) < n:
                 found.append(by_key[k])
     return found[:n]
-
-
-# -- keeping the store's table fresh ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Refresh:
-    """What :func:`refresh_items` did: the source to look items up in, how many items were
-    written (0 = the table was fresh enough), and a warning when a refresh failed but a
-    stored list could be used instead."""
-
-    source: ItemSource
-    written: int = 0
-    warning: str | None = None
-
-
-def refresh_items(
-    store: Store,
-    client: PricesClient,
-    now: datetime,
-    *,
-    max_age: timedelta = ITEM_MAX_AGE,
-    write: bool = True,
-) -> Refresh:
-    """The store's item table, refreshed from ``/mapping`` when empty or older than
-    ``max_age``.
-
-    ``write=False`` (a dry run) never writes: a stale table is replaced by the fetched list in
-    memory. When ``/mapping`` fails, a stored table of any age is used with a warning; with no
-    stored table the error (an :class:`~poller.errors.OSRSApiError`) propagates.
-    """
-    from .errors import OSRSApiError
-    from .store.prices import PriceStore
-
-    prices = PriceStore(store)
-    stored = prices.items()
-    refreshed_at = prices.items_refreshed_at()
-    if refreshed_at is not None and len(stored) and now - refreshed_at < max_age:
-        return Refresh(stored)
-    try:
-        mapping = client.mapping()
-    except OSRSApiError as exc:
-        if not len(stored):
-            raise
-        when = f"{refreshed_at:%Y-%m-%d %H:%M} UTC" if refreshed_at else "an earlier run"
-        warning = f"item list not refreshed ({exc}); using the one from {when}"
-        return Refresh(stored, warning=warning)
-    if not write:
-        return Refresh(MemoryItems(mapping))
-    written = prices.replace_items(mapping, now)
-    log.info("item list refreshed from /mapping: %d items", written)
-    return Refresh(prices.items(), written=written)

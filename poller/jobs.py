@@ -354,7 +354,7 @@ class Jobs:
 
     def _record_run(self, store: Store, kind: str, started: datetime, **reports: Any) -> None:
         """Run metrics for ``stats`` (and Redis, and the Prometheus file when asked for)."""
-        from .metrics import record_run
+        from .run_log import record_run
 
         try:
             record_run(store, kind, started=started, finished=self.now(), redis=self.redis,

@@ -205,7 +205,7 @@ class PricePass:
         self.watched = resolve_watches(self.settings, source)
 
     def _items(self) -> ItemSource:
-        from .items import refresh_items
+        from .item_refresh import refresh_items
 
         refresh = refresh_items(
             self.store, self.client, self.now(), max_age=ITEM_MAX_AGE, write=not self.dry_run
@@ -382,7 +382,7 @@ def watch_problems(
     problems = [] if settings.contact.strip() else [_contact_warning()]
     try:
         if client is not None:
-            from .items import refresh_items
+            from .item_refresh import refresh_items
 
             refresh = refresh_items(store, client, utcnow())
             source: ItemSource = refresh.source

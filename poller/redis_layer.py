@@ -33,8 +33,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from .http import HttpConfig, RateLimiter
+    from .http import HttpConfig
     from .pipeline import RunReport
+    from .ratelimit import RateLimiter
     from .settings import Settings
     from .store import Store
 
@@ -114,7 +115,7 @@ def event_message(kind: str, payload: Mapping[str, object]) -> dict[str, object]
 class RedisLayer:
     """One Redis server, used through :meth:`call` so that any failure falls back quietly.
 
-    It also serves as :class:`poller.http.SharedCache` for the HTTP client. Thread-safe.
+    It also serves as :class:`poller.http_session.SharedCache` for the HTTP client. Thread-safe.
     """
 
     def __init__(
@@ -172,7 +173,7 @@ class RedisLayer:
 
     @property
     def errors(self) -> tuple[type[BaseException], ...]:
-        """What a Redis failure looks like (for :class:`poller.http.SharedCache`)."""
+        """What a Redis failure looks like (for :class:`poller.http_session.SharedCache`)."""
         if self._errors is None:
             import redis
 
@@ -245,14 +246,14 @@ class RedisLayer:
             except self.errors:
                 pass
 
-    # -- HTTP cache (poller.http.SharedCache) ---------------------------------------------------
+    # -- HTTP cache (poller.http_session.SharedCache) -------------------------------------------
 
     def backend(self) -> Any:
         """A requests-cache backend in Redis. JSON, not pickle: a shared server must not be
         able to make this process run code. Entries expire on their own shortly after their
         TTL. Its own connection: requests-cache closes it with the session."""
         # From its module: `requests_cache.RedisCache` is a placeholder in a process that
-        # imported requests-cache without redis (see poller.http._import_requests_cache).
+        # imported requests-cache without redis (see poller.http_session._import_requests_cache).
         from requests_cache.backends.redis import RedisCache
 
         return RedisCache(
@@ -350,17 +351,18 @@ class RedisLayer:
 
     def publish_summary(self, summary: Mapping[str, Any]) -> bool:
         """Publish a run's summary (``RunMetrics.as_dict()``) on ``{prefix}:updates``. It comes
-        in as plain data so that this module does not import ``poller.metrics``, which hands it
-        over: data flows one way, run reports → metrics → here."""
+        in as plain data so that this module imports neither ``poller.metrics`` nor
+        ``poller.run_log``, which hands it over: data flows one way, run reports → metrics →
+        here."""
         text = json.dumps({"schema": SCHEMA, "type": "run", **summary}, default=str)
         channel = self.key(SUMMARY_CHANNEL)
         return bool(self.call(lambda c: c.publish(channel, text) >= 0, default=False))
 
 
 class SharedLimiter:
-    """:class:`poller.http.Limiter` across processes: every caller takes the next slot from one
+    """:class:`poller.ratelimit.Limiter` across processes: every caller takes the next slot from one
     Redis key, so together they never exceed ``rate_per_minute``. Falls back to an in-process
-    :class:`~poller.http.RateLimiter` while Redis is down."""
+    :class:`~poller.ratelimit.RateLimiter` while Redis is down."""
 
     def __init__(
         self,
@@ -370,7 +372,7 @@ class SharedLimiter:
         sleep: Callable[[float], None] = time.sleep,
         local: RateLimiter | None = None,
     ) -> None:
-        from .http import RateLimiter
+        from .ratelimit import RateLimiter
 
         if rate_per_minute <= 0:
             raise ValueError("a shared limiter needs a rate above 0")

@@ -49,7 +49,7 @@ metrics_file_option = click.option(
 
 def checked_metrics_file(path: str | None) -> str | None:
     """``--metrics-file``, refused before anything is done when it cannot be written."""
-    from ..metrics import check_metrics_path
+    from ..prometheus import check_metrics_path
 
     problem = check_metrics_path(path)
     if problem:

@@ -43,9 +43,9 @@ def deliver(
       osrs-notify deliver --retry-failed           # after fixing what Discord refused
     """
     from ..clock import utcnow
-    from ..metrics import record_run
     from ..redis_layer import run_lock
     from ..report import print_delivery_report
+    from ..run_log import record_run
     from ..store import LockHeld
 
     settings = obj.settings()

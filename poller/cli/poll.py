@@ -30,9 +30,9 @@ def poll(obj: Context, dry_run: bool, metrics_file: str | None) -> None:
       osrs-notify poll --dry-run
     """
     from ..checks import setup_warnings
-    from ..metrics import record_run
     from ..passes import EveryPlayer, Players, run_pass
     from ..redis_layer import run_lock
+    from ..run_log import record_run
     from ..settings import ConfigError
     from ..store import LockHeld
 

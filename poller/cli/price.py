@@ -16,7 +16,8 @@ from .context import EXIT_PARTIAL, Context, UserError, http_config
 
 if TYPE_CHECKING:
     from ..items import ItemInfo
-    from ..prices import Latest, OfficialGEClient, OfficialPrice, Quote
+    from ..prices import Latest, OfficialGEClient, OfficialPrice
+    from ..quote import Quote
     from ..settings import Settings
     from ..store import Store
 
@@ -43,8 +44,10 @@ def price(obj: Context, item: str, as_json: bool) -> None:
     """
     from ..errors import OSRSApiError
     from ..http import HttpClient
-    from ..items import AmbiguousItem, UnknownItem, parse_item_query, refresh_items, resolve
-    from ..prices import CONTACT_WARNING, PricesClient, quote_item, wiki_http_config
+    from ..item_refresh import refresh_items
+    from ..items import AmbiguousItem, UnknownItem, parse_item_query, resolve
+    from ..prices import CONTACT_WARNING, PricesClient, wiki_http_config
+    from ..quote import quote_item
 
     query = parse_item_query(item)
     if query == "":

@@ -42,7 +42,7 @@ def stats(
     """
     from ..clock import utcnow
     from ..deliver import outbox_problems
-    from ..metrics import export, recent
+    from ..run_log import export, recent
 
     metrics_file = checked_metrics_file(metrics_file)
     settings = obj.settings()

@@ -683,7 +683,8 @@ class FakeClock:
 def _fake_clock(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeClock, list[float]]:
     """Every HttpClient built from now on paces itself on a FakeClock; returns the clock and
     the (fake) time of each admission by the rate limiter."""
-    from poller.http import HttpClient, RateLimiter
+    from poller.http import HttpClient
+    from poller.ratelimit import RateLimiter
 
     fake = FakeClock()
     monkeypatch.setitem(HttpClient.__init__.__kwdefaults__, "clock", fake.clock)

@@ -23,13 +23,12 @@ from poller.errors import (
 )
 from poller.game import ACTIVITIES, OVERALL, SKILLS, xp_for_level
 from poller.hiscores import (
-    CSV_LAYOUTS,
     HiscoresClient,
     board_url,
-    parse_csv,
     parse_json,
     profile_url,
 )
+from poller.hiscores_csv import CSV_LAYOUTS, parse_csv
 from poller.http import HttpClient, HttpConfig
 from poller.names import MODES
 

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from poller import game
 from poller.errors import HiscoresUnavailable, ValidationError
-from poller.hiscores import CSV_LAYOUTS, parse_csv, parse_json
+from poller.hiscores import parse_json
+from poller.hiscores_csv import CSV_LAYOUTS, parse_csv
 from poller.snapshot import Snapshot
 
 MAX_INT = 2**31 - 1

@@ -20,7 +20,8 @@ import responses
 from poller import game
 from poller.config import load_settings
 from poller.errors import HiscoresUnavailable, ValidationError
-from poller.hiscores import CSV_LAYOUTS, HiscoresClient, parse_csv, parse_json
+from poller.hiscores import HiscoresClient, parse_json
+from poller.hiscores_csv import CSV_LAYOUTS, parse_csv
 from poller.http import HttpClient, HttpConfig
 from poller.names import MODES
 from poller.pipeline import run_once

@@ -16,7 +16,8 @@ import requests
 import responses
 
 from poller.errors import HiscoresUnavailable, RateLimitError, ValidationError
-from poller.http import HttpClient, HttpConfig, RateLimiter
+from poller.http import HttpClient, HttpConfig
+from poller.ratelimit import RateLimiter
 
 URL = "https://hiscores.test/m=hiscore_oldschool/index_lite.json"
 UA = "osrs-notify-tests/1.0 (+https://example.invalid; ops@example.invalid)"

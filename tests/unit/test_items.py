@@ -14,6 +14,7 @@ import pytest
 
 from poller.alerts import WatchState
 from poller.errors import ValidationError
+from poller.item_refresh import refresh_items
 from poller.items import (
     AmbiguousItem,
     ItemInfo,
@@ -22,7 +23,6 @@ from poller.items import (
     icon_url,
     name_key,
     parse_item_query,
-    refresh_items,
     resolve,
     suggest,
 )

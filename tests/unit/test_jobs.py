@@ -15,8 +15,8 @@ import pytest
 import responses
 
 from poller.jobs import PRICES_WINDOW_KEY
-from poller.metrics import recent
 from poller.pipeline import run_once
+from poller.run_log import recent
 from poller.store import Store, open_store
 from poller.timing import claim_limit, jitter_for, make_timing, window_start
 

@@ -21,18 +21,10 @@ import responses
 from poller import game
 from poller.deliver import DeliveryReport, WebhookReport
 from poller.http import HttpStats
-from poller.metrics import (
-    RunMetrics,
-    Summary,
-    collect,
-    export,
-    latest,
-    percentile,
-    record_run,
-    render_prometheus,
-    write_text_atomically,
-)
+from poller.metrics import RunMetrics, Summary, collect, percentile
 from poller.pipeline import PlayerResult, RunReport
+from poller.prometheus import render_prometheus, write_text_atomically
+from poller.run_log import export, latest, record_run
 from poller.store import open_store
 
 from support import DISCORD, HISCORES, TOKEN, Fakes, Run

@@ -15,22 +15,20 @@ from poller.errors import RateLimitError, ValidationError
 from poller.http import HttpClient, HttpConfig
 from poller.items import BOND_ID, NATURE_RUNE_ID, ItemInfo
 from poller.prices import (
-    GE_TAX_CAP,
     Latest,
     OfficialGEClient,
     PricesClient,
     PricesUnavailable,
-    ge_tax,
     parse_averages,
     parse_ge_detail,
     parse_ge_price,
     parse_latest,
     parse_mapping,
     parse_timeseries,
-    quote_item,
     user_agent,
     wiki_http_config,
 )
+from poller.quote import GE_TAX_CAP, ge_tax, quote_item
 from poller.settings import Settings
 
 WIKI = "https://prices.test/api/v1/osrs"

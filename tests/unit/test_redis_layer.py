@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from poller.http import HttpClient, HttpConfig, RateLimiter
+from poller.http import HttpClient, HttpConfig
+from poller.ratelimit import RateLimiter
 from poller.redis_layer import (
     CHANNELS,
     RedisLayer,

@@ -14,7 +14,8 @@ import responses
 
 from poller.errors import ValidationError
 from poller.game import ACTIVITIES, OVERALL, SKILLS
-from poller.hiscores import CSV_LAYOUTS, HiscoresClient, parse_csv, parse_json
+from poller.hiscores import HiscoresClient, parse_json
+from poller.hiscores_csv import CSV_LAYOUTS, parse_csv
 from poller.http import HttpClient, HttpConfig
 from poller.names import MODES
 from poller.snapshot import Snapshot

@@ -22,8 +22,8 @@ from poller.prices import (
     parse_latest,
     parse_mapping,
     parse_timeseries,
-    quote_item,
 )
+from poller.quote import quote_item
 from poller.store import open_store
 from poller.store.prices import PriceStore
 
