@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from notifier.messages import Message, Style, build_messages
+from notifier.notice import Notice, NoticeError
 
 if TYPE_CHECKING:
     from notifier.sender import SendResult
@@ -505,10 +506,15 @@ def _deliver_webhook(
 
     assert hook.address is not None
     attempts = {d.delivery_id: d.attempts for d in items}
-    queue: list[Message] = build_messages(
-        [(d.delivery_id, d.payload) for d in items], style_of(hook)
-    )
-    payload_of = {d.delivery_id: d.payload for d in items}
+    notice_of: dict[int, Notice] = {}
+    for d in items:
+        try:
+            notice_of[d.delivery_id] = Notice.from_json(d.payload)
+        except NoticeError as exc:  # e.g. stored by a newer release: kept, not guessed at
+            store.mark_failed([d.delivery_id], now(), str(exc))
+            hr.failed += 1
+            hr.errors.append(str(exc))
+    queue: list[Message] = build_messages(list(notice_of.items()), style_of(hook))
     created = {d.delivery_id: d.created_at for d in items}
 
     while queue:
@@ -518,7 +524,7 @@ def _deliver_webhook(
             held = claim.confirm(ids)
             if len(held) < len(ids):
                 if held:  # send the rest without the ones no longer ours
-                    queue[:0] = build_messages([(i, payload_of[i]) for i in held], style_of(hook))
+                    queue[:0] = build_messages([(i, notice_of[i]) for i in held], style_of(hook))
                 continue
         result = sender.send(hook.address, message.body, thread_id=hook.thread_id)
         at = now()
@@ -577,12 +583,12 @@ def _deliver_webhook(
         elif len(ids) > 1:
             # 400 or 413 for a message of several events: send them one by one, so one bad
             # event cannot hold back the others and a too-large message becomes several.
-            singles = build_messages([(i, payload_of[i]) for i in ids[:1]], style_of(hook))
-            rest = build_messages([(i, payload_of[i]) for i in ids[1:]], style_of(hook))
+            singles = build_messages([(i, notice_of[i]) for i in ids[:1]], style_of(hook))
+            rest = build_messages([(i, notice_of[i]) for i in ids[1:]], style_of(hook))
             if outcome == "too_large":
                 half = len(ids) // 2
-                singles = build_messages([(i, payload_of[i]) for i in ids[:half]], style_of(hook))
-                rest = build_messages([(i, payload_of[i]) for i in ids[half:]], style_of(hook))
+                singles = build_messages([(i, notice_of[i]) for i in ids[:half]], style_of(hook))
+                rest = build_messages([(i, notice_of[i]) for i in ids[half:]], style_of(hook))
             queue[:0] = singles + rest
         else:
             hr.failed += len(ids)

@@ -16,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import quote
+
+from .wiki import image_url, item_page_url
 
 if TYPE_CHECKING:
     from .prices import PricesClient
@@ -27,8 +28,6 @@ log = logging.getLogger("osrs_notify.items")
 BOND_ID = 13190
 NATURE_RUNE_ID = 561
 ITEM_MAX_AGE = timedelta(days=1)  # /mapping changes when Jagex releases items: daily is plenty
-WIKI_IMAGES = "https://oldschool.runescape.wiki/images/"
-PRICES_ITEM_PAGE = "https://prices.runescape.wiki/osrs/item/"
 
 _SPACES = re.compile(r"\s+")
 
@@ -58,7 +57,7 @@ class ItemInfo:
 
     @property
     def page_url(self) -> str:
-        return f"{PRICES_ITEM_PAGE}{self.id}"
+        return item_page_url(self.id)
 
 
 def name_key(name: str) -> str:
@@ -70,7 +69,7 @@ def icon_url(icon: str | None) -> str | None:
     """``"Twisted bow.png"`` → https://oldschool.runescape.wiki/images/Twisted_bow.png."""
     if not icon or not icon.strip():
         return None
-    return WIKI_IMAGES + quote(icon.strip().replace(" ", "_"), safe="_-.()'")
+    return image_url(icon)
 
 
 # -- lookup ---------------------------------------------------------------------------------------
