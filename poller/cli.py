@@ -375,7 +375,8 @@ def webhook_test(obj: Context, name: str) -> None:
     """
     from notifier.messages import sample_message
 
-    from .deliver import address_hash, style_of, utcnow
+    from .deliver import style_of, utcnow
+    from .delivery_status import address_hash
 
     settings = obj.settings()
     hook = settings.webhooks.get(name)

@@ -39,7 +39,8 @@ def stats(
       osrs-notify stats --metrics-file /var/lib/node_exporter/textfile/osrs-notify.prom
     """
     from .cli import _closing, checked_metrics_file
-    from .deliver import outbox_problems, utcnow
+    from .deliver import utcnow
+    from .delivery_status import outbox_problems
     from .metrics import export, recent
 
     metrics_file = checked_metrics_file(metrics_file)

@@ -110,7 +110,7 @@ def print_poll_report(report: RunReport, settings: Settings) -> None:
 def delivery_lines(report: DeliveryReport) -> list[tuple[str, bool]]:
     """The status lines of a delivery run, each with whether it goes to stderr: what was done,
     then what still waits, why, until when, and the command that sends it now."""
-    from .deliver import RETRY_FAILED, SEND_NOW, lease_holder, until_text
+    from .delivery_status import RETRY_FAILED, SEND_NOW, lease_holder, until_text
 
     now = report.finished_at or report.started_at
     assert now is not None

@@ -25,7 +25,8 @@ import pytest
 from notifier.sender import SendResult
 from notifier.webhook import WebhookAddress
 from poller import game
-from poller.deliver import PAUSE_KEY, DeliveryReport, deliver_pending
+from poller.deliver import DeliveryReport, deliver_pending
+from poller.delivery_status import PAUSE_KEY
 from poller.settings import Settings, load_settings
 from poller.snapshot import OVERALL, Snapshot
 from poller.store import OutboxEntry, PollRecord, open_store
@@ -641,7 +642,7 @@ def test_a_disabled_webhook_whose_url_is_unset_keeps_discords_reason(world: Worl
 
 
 def test_the_reason_names_the_unset_variable(tmp_path: Path) -> None:
-    from poller.deliver import no_url_reason
+    from poller.delivery_status import no_url_reason
 
     path = tmp_path / "osrs-notify.toml"
     path.write_text('[webhooks.clan]\nurl = "${CLAN_URL}"\n', encoding="utf-8")
@@ -849,7 +850,8 @@ def test_messages_leased_by_a_killed_process_are_said_and_taken_over_with_now(
     import os
     import socket
 
-    from poller.deliver import LeaseClaim, lease_holder
+    from poller.deliver import LeaseClaim
+    from poller.delivery_status import lease_holder
 
     world.add("Alice", "Bobby", "Carol", hooks=("clan",))
     dead = f"cron:{socket.gethostname()}:{_dead_pid()}"
@@ -905,7 +907,7 @@ def test_a_live_process_lease_is_never_taken_over(world: World) -> None:
 def test_an_edge_ban_is_exit_1_with_its_end_remembered_and_shown_by_check(
     world: World,
 ) -> None:
-    from poller.deliver import outbox_problems
+    from poller.delivery_status import outbox_problems
 
     ban = SendResult(
         "paused", 429, "429 with a non-JSON body: Discord's edge (Cloudflare) has banned this "
@@ -953,7 +955,7 @@ def test_an_edge_ban_is_exit_1_with_its_end_remembered_and_shown_by_check(
 def test_failed_events_are_shown_and_retry_failed_sends_them_once(
     world: World, respond: Callable[[int], str], failed: int | None
 ) -> None:
-    from poller.deliver import outbox_problems
+    from poller.delivery_status import outbox_problems
 
     world.add(*NAMES, hooks=("clan",))
     count = [0]

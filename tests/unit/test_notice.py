@@ -50,8 +50,9 @@ def test_version_0_gets_the_unit_and_scale_its_notifier_derived() -> None:
     assert [v0(k, "x").scale for k in ("levelup", "xp", "boss", "combat", "player")] == [
         "level", "xp", "score", None, None]
     # The poller decides the same today, from game data.
-    for kind, metric in (("boss", "Barrows Chests"), ("boss", "Vorkath"), ("clue", "Clue Scrolls (hard)"),
-                         ("activity", "League Points"), ("activity", "Soul Wars Zeal")):
+    for kind, metric in (("boss", "Barrows Chests"), ("boss", "Vorkath"),
+                         ("clue", "Clue Scrolls (hard)"), ("activity", "League Points"),
+                         ("activity", "Soul Wars Zeal")):
         assert count_unit(kind, metric) == v0(kind, metric).unit
 
 
