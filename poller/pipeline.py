@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from . import game, plausibility
 from .errors import OSRSApiError, PlayerNotFound, error_line
 from .events import Event, Presence, decreases, derive, next_presence
-from .notices import event_notice
 from .snapshot import Snapshot, union_layouts
 
 if TYPE_CHECKING:
@@ -248,6 +247,9 @@ def plan_player(
         )
 
     def build(events: Iterable[Event], snapshot: Snapshot | None) -> tuple[Queued, ...]:
+        # Imported on first use: a poll with nothing to say never pays for the game wording.
+        from .notices import event_notice
+
         return tuple(
             Queued(
                 e,

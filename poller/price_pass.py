@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 from .alerts import Alert, Outcome, Rule, Verdict, WatchState, evaluate, should_sample
 from .errors import OSRSApiError, error_line
 from .items import ITEM_MAX_AGE, AmbiguousItem, ItemInfo, ItemSource, UnknownItem, resolve
-from .notices import price_notice
 
 if TYPE_CHECKING:
     from notifier.notice import Notice
@@ -276,6 +275,8 @@ class PricePass:
         hooks = self._routes(watched.watch)
         notice = None
         if verdict.sent is not None:
+            from .notices import price_notice
+
             notice = price_notice(
                 item, verdict.sent, watched.watch, high=mine.high if mine else None,
                 low=mine.low if mine else None, average=average, now=now,
