@@ -28,12 +28,6 @@ from datetime import datetime, timezone
 
 VERSION = 1
 
-KINDS: tuple[str, ...] = (
-    "levelup", "xp", "combat", "boss", "clue", "activity", "achievement", "price", "player",
-)
-# The scale an event's value is on, as achievements name theirs (see ``Notice.scale``).
-Scale = str  # "level", "xp", "score" or "base"
-
 
 class NoticeError(ValueError):
     """A stored payload this release cannot read (not an object, or from a newer release)."""
@@ -84,7 +78,7 @@ class Notice:
     99, 200M or achievement; ``first`` a metric that just appeared on the hiscores.
     """
 
-    kind: str
+    kind: str  # one of notifier.text.EVENT_KINDS (read as written, whatever it is)
     metric: str
     old: int | None = None
     new: int | None = None
@@ -101,7 +95,7 @@ class Notice:
     # The scale the value is on ("level", "xp", "score"), and for an achievement the metric its
     # band measures (``about``) and the band's scale ("base" too): an event and the band it
     # reached are said once when (metric, scale) == (about, scale).
-    scale: Scale | None = None
+    scale: str | None = None  # "level", "xp", "score" or "base"
     about: str | None = None
     tier: str | None = None  # a clue event's tier: "all", "beginner" … "master"
     old_name: str | None = None  # a renamed player's previous name

@@ -989,3 +989,22 @@ def test_failed_events_are_shown_and_retry_failed_sends_them_once(
     everyone = [n for p in fixed.accepted() + [] for n in p.players]
     assert sorted(everyone) == sorted(r.player for r in lost)
     assert outbox_problems(world.settings, world.store, world.now) == []
+
+
+def test_a_payload_from_a_newer_release_is_kept_failed_and_the_rest_goes_out(
+    world: World,
+) -> None:
+    # The outbox holds notifier.notice.Notice JSON; a version this release cannot read is not
+    # guessed at: kept as failed with why (`deliver --retry-failed` once upgraded).
+    newer = {**payload("Bobby"), "version": 99}
+    world.store.record_events([OutboxEntry("levelup", newer, ("solo",))], world.now)
+    world.add("Alice")
+    sender = FakeSender()
+
+    report = world.deliver(sender)
+
+    assert [p.players for p in sender.accepted("solo")] == [["Alice"]]
+    assert world.statuses("solo") == {("solo", "Bobby"): "failed", ("solo", "Alice"): "sent"}
+    bobby = world.row("solo", "Bobby")
+    assert bobby.last_error is not None and "newer release" in bobby.last_error
+    assert report.webhooks["solo"].failed == 1 and report.exit_code == 1
