@@ -12,8 +12,9 @@ What an embed looks like (SPEC "Events and messages"), each fact said once:
   the events that earned it ride in it (see :mod:`notifier.facts`), and their line is shown
   only when it adds something ("Vorkath: 503 kills"). The footer is on the first embed of a
   player's poll only.
-- Pictures come from the payload (``icon_url``, ``account_icon_url``): the poller verified them
-  against the OSRS Wiki. Nothing here builds a Wiki file name; no picture beats a broken one.
+- Pictures and links come from the notice (``icon_url``, the player's badge and hiscores page,
+  a price's item page): the poller verified them against the OSRS Wiki. Nothing here builds a
+  Wiki URL; no picture beats a broken one.
 - A list too long for one embed ends with "+N more"; the embed still carries every event it
   summarises.
 """
@@ -35,17 +36,11 @@ from notifier.limits import (
     discord_len,
     embed_size,
     is_http_url,
-    iso_timestamp,
 )
 from notifier.markdown import escape_markdown, plain_text
-from notifier.text import (
-    display_name,
-    fmt_int,
-    price_details,
-    price_direction,
-    price_headline,
-    who,
-)
+from notifier.notice import Notice
+from notifier.numbers import fmt_int
+from notifier.text import display_name, price_details, price_direction, price_headline, who
 
 # -- colours (decimal RGB as Discord takes it) -------------------------------------------------
 
@@ -77,12 +72,10 @@ KIND_COLORS: Mapping[str, int] = MappingProxyType(
     }
 )
 
-PRICES_ITEM_PAGE = "https://prices.runescape.wiki/osrs/item/"
 
-
-def _picture(p: Mapping[str, object], key: str = "icon_url") -> str | None:
-    url = p.get(key)
-    return url if is_http_url(url) else None  # type: ignore[return-value]
+def _url(url: str | None) -> str | None:
+    """``url`` if Discord takes it in an embed, else None."""
+    return url if is_http_url(url) else None
 
 
 # -- embeds ------------------------------------------------------------------------------------
@@ -127,12 +120,10 @@ def shown(line: str) -> str:
     return text if text.strip() else "(no details)"
 
 
-def _footer(payloads: Sequence[Mapping[str, object]]) -> dict[str, str] | None:
-    combat = next((p.get("combat") for p in payloads if isinstance(p.get("combat"), int)), None)
-    total = next(
-        (p.get("total_level") for p in payloads if isinstance(p.get("total_level"), int)), None
-    )
-    if any(p.get("kind") == "combat" for p in payloads):
+def _footer(notices: Sequence[Notice]) -> dict[str, str] | None:
+    combat = next((n.combat for n in notices if n.combat is not None), None)
+    total = next((n.total_level for n in notices if n.total_level is not None), None)
+    if any(n.kind == "combat" for n in notices):
         combat = None  # "Combat level 125 → 126" already says it
     parts = []
     if combat is not None:
@@ -149,44 +140,41 @@ class Group:
     items: list[Item] = field(default_factory=list)
 
     @property
-    def first(self) -> Mapping[str, object]:
+    def first(self) -> Notice:
         return self.items[0][1]
 
-    @property
-    def player(self) -> str | None:
-        return display_name(self.first.get("player"))
 
-
-def group_key(index: int, p: Mapping[str, object]) -> tuple[object, ...]:
-    if p.get("kind") == "price":
+def group_key(index: int, n: Notice) -> tuple[object, ...]:
+    if n.kind == "price":
         return ("price", index)
-    return ("player", display_name(p.get("player")), str(p.get("mode")), str(p.get("taken_at")))
+    mode = n.player.mode if n.player is not None else None
+    return ("player", display_name(n), mode, n.taken_at)
 
 
 def groups(items: Sequence[Item]) -> list[Group]:
     found: dict[tuple[object, ...], Group] = {}
-    for index, (delivery_id, payload) in enumerate(items):
-        found.setdefault(group_key(index, payload), Group()).items.append((delivery_id, payload))
+    for index, (delivery_id, notice) in enumerate(items):
+        found.setdefault(group_key(index, notice), Group()).items.append((delivery_id, notice))
     return list(found.values())
 
 
-def _author(p: Mapping[str, object]) -> dict[str, str] | None:
-    name = who(p)
-    if not name:
+def _author(n: Notice) -> dict[str, str] | None:
+    name = who(n)
+    if not name or n.player is None:
         return None
     author: dict[str, str] = {"name": clip(plain_text(name), MAX_AUTHOR)}
-    url = p.get("profile_url")  # the poller knows which hiscores board it is
-    if is_http_url(url):
-        author["url"] = url  # type: ignore[assignment]
-    badge = _picture(p, "account_icon_url")
-    if badge and p.get("account_type"):
+    url = _url(n.player.profile_url)  # the poller knows which hiscores board it is
+    if url:
+        author["url"] = url
+    badge = _url(n.player.badge_url)
+    if badge and n.player.account_type:
         author["icon_url"] = badge
     return author
 
 
 def _embed(
-    first: Mapping[str, object], title: str | None, color: int, description: str | None,
-    payloads: Sequence[Mapping[str, object]], *, footer: bool,
+    first: Notice, title: str | None, color: int, description: str | None,
+    notices: Sequence[Notice], *, footer: bool,
 ) -> dict[str, object]:
     """The parts every player embed shares, in the order Discord shows them."""
     embed: dict[str, object] = {}
@@ -198,16 +186,15 @@ def _embed(
     if description:
         embed["description"] = description
     embed["color"] = color
-    thumbnail = next((t for t in map(_picture, payloads) if t), None)
+    thumbnail = next((t for t in (_url(n.icon_url) for n in notices) if t), None)
     if thumbnail:
         embed["thumbnail"] = {"url": thumbnail}
     if footer:
-        shown_footer = _footer(payloads)
+        shown_footer = _footer(notices)
         if shown_footer:
             embed["footer"] = shown_footer
-    stamp = iso_timestamp(first.get("taken_at"))
-    if stamp:
-        embed["timestamp"] = stamp
+    if first.taken_at is not None:
+        embed["timestamp"] = first.taken_at.isoformat()
     return embed
 
 
@@ -238,16 +225,16 @@ def _kinds_title(kinds: Sequence[object]) -> str:
 _PLAYER_NEWS = {"missing": "Missing from the hiscores", "back": "Back on the hiscores"}
 
 
-def _player_news(p: Mapping[str, object]) -> tuple[str, str | None] | None:
-    metric = p.get("metric")
+def _player_news(n: Notice) -> tuple[str, str | None] | None:
+    metric = n.metric
     if metric == "missing":
         return _PLAYER_NEWS["missing"], (
-            f"Not found {fmt_int(p.get('new'))} polls in a row: renamed or banned?"
+            f"Not found {fmt_int(n.new)} polls in a row: renamed or banned?"
         )
     if metric == "back":
         return _PLAYER_NEWS["back"], None
     if metric == "renamed":
-        return f"Renamed from {escape_markdown(str(p.get('old_name') or '?'))}", None
+        return f"Renamed from {escape_markdown(n.old_name or '?')}", None
     if metric == "new_account":
         return "A new account wears this name", (
             "Its stats are no continuation of the old ones: tracking starts afresh from here "
@@ -257,31 +244,31 @@ def _player_news(p: Mapping[str, object]) -> tuple[str, str | None] | None:
 
 
 def _plain_embed(facts: Sequence[Fact], *, footer: bool) -> Embed:
-    payloads = [p for f in facts for p in f.payloads]
+    notices = [n for f in facts for n in f.notices]
     mains = [f.main for f in facts]
     first = mains[0]
     # The colour of the first event about progress; grey only when the news is all "player".
-    kind = next((k for k in (p.get("kind") for p in mains) if k != "player"), "player")
-    color = KIND_COLORS.get(str(kind), COLOR_OTHER)
-    kinds = {p.get("kind") for p in mains}
+    kind = next((k for k in (n.kind for n in mains) if k != "player"), "player")
+    color = KIND_COLORS.get(kind, COLOR_OTHER)
+    kinds = {n.kind for n in mains}
     news = _player_news(first) if len(facts) == 1 and kind == "player" else None
     if news is not None:
         title, description = news
     else:
         if len(kinds) == 1:
-            one, several = _KIND_TITLES.get(str(kind), ("Update", "Updates"))
+            one, several = _KIND_TITLES.get(kind, ("Update", "Updates"))
             title = one if len(facts) == 1 else several
         else:
-            title = _kinds_title([p.get("kind") for p in mains])
+            title = _kinds_title([n.kind for n in mains])
         description = describe([shown(f.line()) for f in facts])
-    embed = _embed(first, title, color, description, payloads, footer=footer)
+    embed = _embed(first, title, color, description, notices, footer=footer)
     return Embed(embed, [i for f in facts for i in f.ids])
 
 
 def _highlight_embed(fact: Fact, *, footer: bool) -> Embed:
     title = "🏆 " + escape_markdown(fact.line())
     description = describe([shown(d) for d in fact.details]) if fact.details else None
-    embed = _embed(fact.main, title, COLOR_MILESTONE, description, fact.payloads, footer=footer)
+    embed = _embed(fact.main, title, COLOR_MILESTONE, description, fact.notices, footer=footer)
     return Embed(embed, fact.ids)
 
 
@@ -293,34 +280,30 @@ def player_embeds(group: Group) -> list[Embed]:
     return out
 
 
-def _price_embed(delivery_id: int, p: Mapping[str, object]) -> Embed:
-    direction = price_direction(p)
+def _price_embed(delivery_id: int, n: Notice) -> Embed:
+    direction = price_direction(n)
     color, arrow = COLOR_PRICE, "💰"
     if direction is not None:
         color, arrow = (COLOR_PRICE_UP, "📈") if direction == "up" else (COLOR_PRICE_DOWN, "📉")
-    embed: dict[str, object] = {"title": clip(f"{arrow} {escape_markdown(price_headline(p))}",
+    embed: dict[str, object] = {"title": clip(f"{arrow} {escape_markdown(price_headline(n))}",
                                               MAX_TITLE)}
-    url = p.get("url")
-    item_id = p.get("item_id")
-    if not is_http_url(url) and isinstance(item_id, int) and not isinstance(item_id, bool):
-        url = f"{PRICES_ITEM_PAGE}{item_id}"
-    if is_http_url(url):
+    url = _url(n.price.url if n.price is not None else None)  # the item's prices page
+    if url:
         embed["url"] = url
-    embed["description"] = describe([shown(line) for line in price_details(p)])
+    embed["description"] = describe([shown(line) for line in price_details(n)])
     embed["color"] = color
-    icon = _picture(p)  # the item's picture as the Wiki's /mapping names it, or none
+    icon = _url(n.icon_url)  # the item's picture as the Wiki's /mapping names it, or none
     if icon:
         embed["thumbnail"] = {"url": icon}
     embed["footer"] = {"text": "Prices from the OSRS Wiki"}
-    stamp = iso_timestamp(p.get("taken_at"))
-    if stamp:
-        embed["timestamp"] = stamp
+    if n.taken_at is not None:
+        embed["timestamp"] = n.taken_at.isoformat()
     return Embed(embed, [delivery_id])
 
 
 def event_embeds(items: Sequence[Item]) -> Iterator[Embed]:
     for group in groups(items):
-        if group.first.get("kind") == "price":
+        if group.first.kind == "price":
             yield _price_embed(*group.items[0])
         else:
             yield from player_embeds(group)

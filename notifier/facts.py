@@ -5,8 +5,9 @@ The hiscores often report one thing as several events: a kill count that passed 
 the "all clues" count the same casket raised. A clan should read each of those once, so before
 anything is rendered the events are folded into facts:
 
-- **Twins.** An event rides in the achievement it earned (the payload's ``about`` and ``scale``
-  say which metric and scale the band measures; its ``new`` is the band). The fact is a
+- **Twins.** An event rides in the achievement it earned (the achievement's ``about`` and
+  ``scale`` say which metric and scale the band measures, its ``new`` is the band; the event's
+  ``scale`` says what its value is on, as the poller decided). The fact is a
   highlight: headline "500 Vorkath kills", and the event's own line only when it adds something
   ("Vorkath: 503 kills"; not "Attack 98 → 99" under "99 Attack").
 - **Clues.** Tier events and the "all" event of the same poll are one line,
@@ -20,15 +21,14 @@ Every delivery id stays with the fact that says it, so a message carries every e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from notifier.text import clue_line, event_line, fmt_int, fmt_xp, metric_name
+from notifier.notice import Notice
+from notifier.numbers import fmt_int
+from notifier.text import clue_line, event_line, xp_mark
 
-Item = tuple[int, Mapping[str, object]]
-
-# Which achievement scale each kind of event is measured on.
-_SCALES = {"levelup": "level", "xp": "xp", "boss": "score", "clue": "score", "activity": "score"}
+Item = tuple[int, Notice]
 
 
 @dataclass
@@ -37,16 +37,16 @@ class Fact:
 
     items: list[Item]
     highlight: bool = False
-    clue: tuple[list[Mapping[str, object]], Mapping[str, object] | None] | None = None
+    clue: tuple[list[Notice], Notice | None] | None = None
     details: list[str] = field(default_factory=list)  # highlight: lines that add to the headline
 
     @property
-    def main(self) -> Mapping[str, object]:
+    def main(self) -> Notice:
         return self.items[0][1]
 
     @property
-    def payloads(self) -> list[Mapping[str, object]]:
-        return [p for _, p in self.items]
+    def notices(self) -> list[Notice]:
+        return [n for _, n in self.items]
 
     @property
     def ids(self) -> list[int]:
@@ -61,67 +61,47 @@ class Fact:
         return event_line(self.main)
 
 
-def headline(p: Mapping[str, object]) -> str:
+def headline(n: Notice) -> str:
     """A milestone in a few words: "99 Attack", "200M Fishing XP", "500 Vorkath kills"."""
-    kind = p.get("kind")
-    metric = metric_name(p)
-    new, threshold = p.get("new"), p.get("threshold")
-    if kind == "achievement":
-        return metric
-    if kind == "levelup" and isinstance(new, int):
-        return f"{fmt_int(new)} {metric}"
-    if kind == "xp":
-        mark = threshold if isinstance(threshold, int) else new
-        if isinstance(mark, int):
-            return f"{fmt_xp(mark)} {metric} XP"
-    return event_line(p)
+    if n.kind == "achievement":
+        return n.metric
+    if n.kind == "levelup" and n.new is not None:
+        return f"{fmt_int(n.new)} {n.metric}"
+    if n.kind == "xp" and (n.threshold is not None or n.new is not None):
+        return f"{xp_mark(n)} {n.metric} XP"
+    return event_line(n)
 
 
-def _band_of(p: Mapping[str, object]) -> int | None:
+def _band_of(n: Notice) -> int | None:
     """The value a milestone stands for: the achievement's band, or the threshold crossed."""
-    value = p.get("new") if p.get("kind") == "achievement" else p.get("threshold")
-    return value if isinstance(value, int) else None
+    return n.new if n.kind == "achievement" else n.threshold
 
 
-def _about(p: Mapping[str, object]) -> tuple[str, str] | None:
-    """(metric, scale) an achievement measures. Payloads written before ``about`` existed:
-    only "99 X" and "200M X" are known, by name, as before."""
-    about, scale = p.get("about"), p.get("scale")
-    if isinstance(about, str) and isinstance(scale, str):
-        return about, scale
-    name = metric_name(p)
-    if name.startswith("99 "):
-        return name[3:], "level"
-    if name.startswith("200M "):
-        return name[5:], "xp"
-    return None
-
-
-def _reaches(event: Mapping[str, object], band: int) -> bool:
-    old, new = event.get("old"), event.get("new")
-    if not isinstance(new, int) or band > new:
+def _reaches(event: Notice, band: int) -> bool:
+    if event.new is None or band > event.new:
         return False
-    return not isinstance(old, int) or old < band
+    return event.old is None or event.old < band
 
 
-def _twin(event: Mapping[str, object], achievements: Sequence[tuple[int, Mapping]]) -> int | None:
-    """Index of the highest achievement band this event reached, if any."""
-    scale = _SCALES.get(str(event.get("kind")))
+def _twin(event: Notice, achievements: Sequence[tuple[int, Notice]]) -> int | None:
+    """Index of the highest achievement band this event reached, if any: an achievement
+    measures (about, scale), an event's value is its metric's on its scale."""
+    if event.scale is None:
+        return None
     best: tuple[int, int] | None = None
     for n, a in achievements:
-        about, band = _about(a), _band_of(a)
-        if about is None or band is None or scale is None:
+        band = _band_of(a)
+        if a.about is None or a.scale is None or band is None:
             continue
-        if about == (event.get("metric"), scale) and _reaches(event, band):
+        if (a.about, a.scale) == (event.metric, event.scale) and _reaches(event, band):
             if best is None or band > best[1]:
                 best = (n, band)
     return None if best is None else best[0]
 
 
-def _adds(event: Mapping[str, object], band: int | None) -> bool:
+def _adds(event: Notice, band: int | None) -> bool:
     """Whether an event's own line says more than the milestone it sits under."""
-    return band is None or event.get("new") != band
-
+    return band is None or event.new != band
 
 def player_facts(
     items: Sequence[Item], *, own_line: Callable[[str], bool] = lambda kind: False
@@ -129,11 +109,11 @@ def player_facts(
     """One player's events from one poll as facts: plain facts first (event order), then
     highlights (event order). ``own_line(kind)`` is true for kinds a webhook renders with its own
     template: their events are not folded into clue lines (achievement twins still are)."""
-    achievements = [(n, p) for n, (_, p) in enumerate(items) if p.get("kind") == "achievement"]
+    achievements = [(n, p) for n, (_, p) in enumerate(items) if p.kind == "achievement"]
     riders: dict[int, list[int]] = {}  # achievement index → indexes of events riding in it
     ridden: set[int] = set()
     for n, (_, p) in enumerate(items):
-        if p.get("kind") != "achievement":
+        if p.kind != "achievement":
             target = _twin(p, achievements)
             if target is not None:
                 riders.setdefault(target, []).append(n)
@@ -143,11 +123,11 @@ def player_facts(
     # achievement, the whole clue fact rides in that achievement.
     clue_ns = [
         n for n, (_, p) in enumerate(items)
-        if p.get("kind") == "clue" and isinstance(p.get("tier"), str) and not p.get("first")
+        if p.kind == "clue" and p.tier is not None and not p.first
         and not own_line("clue")
     ]
-    total_ns = [n for n in clue_ns if items[n][1].get("tier") == "all"]
-    tier_ns = [n for n in clue_ns if items[n][1].get("tier") != "all"]
+    total_ns = [n for n in clue_ns if items[n][1].tier == "all"]
+    tier_ns = [n for n in clue_ns if items[n][1].tier != "all"]
     clue_group: list[int] = tier_ns + total_ns if total_ns and tier_ns else []
     clue_home: int | None = None
     for n in clue_group:
@@ -171,7 +151,7 @@ def player_facts(
                 clue_done = True
                 plain.append(_clue_fact(items, clue_group, tier_ns, total_ns))
             continue
-        if p.get("kind") == "achievement":
+        if p.kind == "achievement":
             fact = Fact([(delivery_id, p)], highlight=True)
             band = _band_of(p)
             ns = riders.get(n, [])
@@ -179,7 +159,7 @@ def player_facts(
             in_clue = [m for m in ns if m in clue_group]
             if in_clue:
                 total = items[total_ns[0]][1] if total_ns else None
-                hide_total = total is not None and total.get("new") == band
+                hide_total = total is not None and total.new == band
                 fact.details.append(clue_line([items[m][1] for m in tier_ns],
                                               None if hide_total else total))
             fact.details += [
@@ -187,7 +167,7 @@ def player_facts(
                 for m in ns if m not in clue_group and _adds(items[m][1], band)
             ]
             highlights.append(fact)
-        elif p.get("milestone"):
+        elif p.milestone:
             fact = Fact([(delivery_id, p)], highlight=True)
             if _adds(p, _band_of(p)):
                 fact.details.append(event_line(p, passed=False))
@@ -202,7 +182,7 @@ def _clue_fact(items: Sequence[Item], group: list[int], tier_ns: list[int],
     ordered = sorted(group)
     tiers = [items[n][1] for n in tier_ns]
     total = items[total_ns[0]][1]
-    # Headline payload: the first tier (its icon is the clue's picture); the rest ride along.
+    # Headline notice: the first tier (its icon is the clue's picture); the rest ride along.
     first = tier_ns[0]
     fact_items = [items[first]] + [items[n] for n in ordered if n != first]
     return Fact(fact_items, clue=(tiers, total))

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from notifier.markdown import one_line
+from notifier.notice import parse_time
 
 # -- Discord's limits --------------------------------------------------------------------------
 
@@ -104,24 +104,10 @@ def is_http_url(value: object) -> bool:
 
 
 def iso_timestamp(value: object) -> str | None:
-    """The snapshot time as ISO 8601 with an offset (naive means UTC); None if unreadable."""
-    if isinstance(value, datetime):
-        when = value
-    elif isinstance(value, str) and _ISO8601.fullmatch(value.strip()):
-        try:
-            when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    else:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.isoformat()
-
-
-_ISO8601 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:\d{2})?"
-)
+    """A time as Discord takes it: ISO 8601 with an offset (naive means UTC); None if
+    unreadable."""
+    when = parse_time(value)
+    return None if when is None else when.isoformat()
 
 
 _HOMOGLYPHS = {"o": "\u043e", "O": "\u041e", "e": "\u0435", "E": "\u0415"}

@@ -1,10 +1,7 @@
-"""Events (plain dicts from the outbox) → Discord webhook messages.
+"""Notices (:class:`notifier.notice.Notice`, read from the outbox) → Discord webhook messages.
 
-The notifier knows Discord and English, not hiscores internals: every number and picture it shows
-arrives in the payload (see ``poller.pipeline.event_payload``: kind, metric, old, new, threshold,
-milestone, first, player, mode, taken_at, combat, total_level, overall_xp, and the verified
-icon_url, account_type, account_icon_url, an achievement's about/scale, a clue's tier; price
-events add item_id, icon_url, url, rule, rules, direction, window, change_pct). Embeds are the
+The notifier knows Discord and English, not hiscores internals: every name, number, picture and
+link it shows arrives in the notice, filled by the poller (``poller.notices``). Embeds are the
 default (:mod:`notifier.embeds`); webhooks with ``format = "text"`` get one line per fact
 (:mod:`notifier.text`). Either way each fact is said once (:mod:`notifier.facts`).
 
@@ -15,7 +12,7 @@ Embeds or lines are packed, in order, into as few messages as Discord allows
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Literal
@@ -33,6 +30,7 @@ from notifier.limits import (
     sanitize_username,
 )
 from notifier.markdown import escape_markdown
+from notifier.notice import Notice, Player
 from notifier.text import account_type, display_name, render_template, shown_line
 
 # -- per-webhook style -------------------------------------------------------------------------
@@ -82,34 +80,35 @@ def _body(style: Style, **parts: object) -> dict[str, object]:
     return body
 
 
-def text_line(p: Mapping[str, object], style: Style | None = None) -> str:
+def text_line(n: Notice, style: Style | None = None) -> str:
     """One content line for one event in a text-format webhook: its template for the kind, else
     the default "**Zezima** — Attack 69 → 70" (🏆 in front of milestones)."""
-    highlight = bool(p.get("milestone")) or p.get("kind") == "achievement"
-    return fact_line(Fact([(0, p)], highlight=highlight), style)
+    highlight = n.milestone or n.kind == "achievement"
+    return fact_line(Fact([(0, n)], highlight=highlight), style)
 
 
 def fact_line(fact: Fact, style: Style | None = None) -> str:
     """One content line for one fact: the webhook's template for the headline event's kind, else
     "**Zezima** (Ironman) — Attack 69 → 70", "🏆 **Zezima** — 500 Vorkath kills · Vorkath: 503
     kills", "📉 Twisted bow fell below 1.2b: now 1.15b (was 1.25b)"."""
-    p = fact.main
-    kind = str(p.get("kind"))
-    template = style.templates.get(kind) if style is not None else None
+    n = fact.main
+    template = style.templates.get(n.kind) if style is not None else None
     if template:
-        line = render_template(template, p)
+        line = render_template(template, n)
         if line.strip():
             return line
-    if kind == "price":
-        direction = p.get("direction")
-        arrow = {"up": "📈 ", "down": "📉 "}.get(str(direction), "") if p.get("rule") else ""
-        return arrow + shown_line(p)
+    if n.kind == "price":
+        alert = n.price
+        arrow = ""
+        if alert is not None and alert.rule:
+            arrow = {"up": "📈 ", "down": "📉 "}.get(str(alert.direction), "")
+        return arrow + shown_line(n)
     line = escape_markdown(fact.line()) or "(no details)"
     if fact.highlight and fact.details:
         line += " · " + "; ".join(escape_markdown(d) for d in fact.details)
-    player = display_name(p.get("player"))
+    player = display_name(n)
     if player:
-        label = account_type(p)
+        label = account_type(n)
         mark = f" ({escape_markdown(label)})" if label else ""
         line = f"**{escape_markdown(clip(player, MAX_NAME_IN_TITLE))}**{mark} — {line}"
     if fact.highlight:
@@ -117,12 +116,12 @@ def fact_line(fact: Fact, style: Style | None = None) -> str:
     return line
 
 
-def _text_facts(items: Sequence[tuple[int, Mapping[str, object]]], style: Style) -> list[Fact]:
+def _text_facts(items: Sequence[tuple[int, Notice]], style: Style) -> list[Fact]:
     """Every fact of the outbox rows, in the order the embeds would show them: players (and
     their polls) in order of first appearance, each one's plain facts, then its milestones."""
     facts: list[Fact] = []
     for group in groups(items):
-        if group.first.get("kind") == "price":
+        if group.first.kind == "price":
             facts += [Fact([item]) for item in group.items]
         else:
             facts += player_facts(group.items, own_line=lambda kind: kind in style.templates)
@@ -140,7 +139,7 @@ def _distinct(ids: list[int], seen: set[int], order: Mapping[int, int]) -> tuple
     return tuple(out)
 
 
-def _outbox_order(items: Sequence[tuple[int, Mapping[str, object]]]) -> dict[int, int]:
+def _outbox_order(items: Sequence[tuple[int, Notice]]) -> dict[int, int]:
     order: dict[int, int] = {}
     for n, (delivery_id, _) in enumerate(items):
         order.setdefault(delivery_id, n)
@@ -172,7 +171,7 @@ def _pack_embeds(
     return messages
 
 
-def _pack_lines(items: Sequence[tuple[int, Mapping[str, object]]], style: Style) -> list[Message]:
+def _pack_lines(items: Sequence[tuple[int, Notice]], style: Style) -> list[Message]:
     order = _outbox_order(items)
     messages: list[Message] = []
     seen: set[int] = set()
@@ -198,10 +197,8 @@ def _pack_lines(items: Sequence[tuple[int, Mapping[str, object]]], style: Style)
     return messages
 
 
-def build_messages(
-    items: Sequence[tuple[int, Mapping[str, object]]], style: Style
-) -> list[Message]:
-    """Outbox rows ``(delivery_id, payload)``, in outbox order, as Discord webhook messages.
+def build_messages(items: Sequence[tuple[int, Notice]], style: Style) -> list[Message]:
+    """Outbox rows ``(delivery_id, notice)``, in outbox order, as Discord webhook messages.
 
     Embed format: one embed per player and poll (grouped by player, mode and ``taken_at``, in
     order of first appearance), a gold embed per milestone, one embed per price event; packed in
@@ -218,20 +215,10 @@ def build_messages(
     return _pack_embeds(event_embeds(items), style, _outbox_order(items))
 
 
-SAMPLE_PAYLOAD: Mapping[str, object] = MappingProxyType(
-    {
-        "kind": "levelup",
-        "metric": "Attack",
-        "old": 69,
-        "new": 70,
-        "threshold": 70,
-        "milestone": False,
-        "first": False,
-        "player": "Zezima",
-        "mode": "regular",
-        "combat": 126,
-        "total_level": 2277,
-    }
+# What `webhook test` shows: a level-up as a poll would announce it.
+SAMPLE_NOTICE = Notice(
+    kind="levelup", metric="Attack", old=69, new=70, threshold=70,
+    player=Player("Zezima"), combat=126, total_level=2277, scale="level",
 )
 SAMPLE_INTRO = (
     "👋 Test message from osrs-notify: this webhook works. Level-ups will look like this:"
@@ -241,10 +228,9 @@ SAMPLE_INTRO = (
 def sample_message(style: Style, now: datetime | None = None) -> Message:
     """A friendly message for ``webhook test NAME``, in the webhook's own style; carries no
     deliveries."""
-    when = now or datetime.now(timezone.utc)
-    payload = {**SAMPLE_PAYLOAD, "taken_at": when.isoformat()}
+    notice = replace(SAMPLE_NOTICE, taken_at=now or datetime.now(timezone.utc))
     if style.format == "text":
-        content = clip(f"{SAMPLE_INTRO}\n{text_line(payload, style)}", MAX_CONTENT)
+        content = clip(f"{SAMPLE_INTRO}\n{text_line(notice, style)}", MAX_CONTENT)
         return Message(_body(style, content=content), ())
-    (embed,) = player_embeds(Group([(0, payload)]))
+    (embed,) = player_embeds(Group([(0, notice)]))
     return Message(_body(style, content=SAMPLE_INTRO, embeds=[embed.data]), ())

@@ -1,185 +1,102 @@
-"""Events as English: the plain-text line of an event, and webhook text templates.
+"""Notices as English: the plain-text line of an event, and webhook text templates.
 
 Plain text serves ``poll --dry-run``, the report, and webhooks with ``format = "text"``; the same
-lines are the body of an embed.
+lines are the body of an embed. Every OSRS word comes from the :class:`~notifier.notice.Notice`
+(names, the word a count is said in, a clue's tier); this module only puts them in sentences.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from types import MappingProxyType
 
-from notifier.limits import iso_timestamp
 from notifier.markdown import escape_markdown, neutralise_mentions, one_line
+from notifier.notice import Notice, PriceAlert
+from notifier.numbers import fmt_gp, fmt_int, fmt_pct, fmt_xp, gp_exact, price_text
 
-# -- plain text (poll --dry-run, format = "text") ----------------------------------------------
+# -- prices ------------------------------------------------------------------------------------
 
-
-def fmt_int(value: object) -> str:
-    """1234567 → "1,234,567"; anything but an int → "?"."""
-    if not isinstance(value, int):
-        return "?"
-    try:
-        return f"{value:,}"
-    except ValueError:  # more digits than Python will print
-        return "?"
+_NO_ALERT = PriceAlert()
 
 
-def fmt_xp(value: int) -> str:
-    """25_000_000 → "25M", 1_500_000_000 → "1.5B": how players say XP milestones."""
-    try:
-        for size, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "K")):
-            if value >= size:
-                text = f"{value / size:.2f}".rstrip("0").rstrip(".")
-                return f"{text}{suffix}"
-    except OverflowError:
-        return fmt_int(value)
-    return fmt_int(value)
+def _alert(n: Notice) -> PriceAlert:
+    return n.price or _NO_ALERT
 
 
-# -- prices as players write them -----------------------------------------------------------
-
-_GP_UNITS = ((1_000, "k"), (1_000_000, "m"), (1_000_000_000, "b"))
-
-
-def _gp_short(n: int) -> tuple[str, bool]:
-    """(text, exact) for n ≥ 1,000: three significant digits at most, rounded half up."""
-    unit = max(i for i, (size, _) in enumerate(_GP_UNITS) if n >= size)
-    size, suffix = _GP_UNITS[unit]
-    decimals = max(0, 3 - len(str(n // size)))
-    scaled = _round_half_up(n * 10**decimals, size)
-    if scaled >= 1_000 * 10**decimals and unit + 1 < len(_GP_UNITS):  # 999,950 is "1m"
-        size, suffix = _GP_UNITS[unit + 1]
-        decimals = 2
-        scaled = _round_half_up(n * 100, size)
-    whole, frac = divmod(scaled, 10**decimals)
-    text = f"{whole:,}"
-    if decimals and frac:
-        text += "." + str(frac).zfill(decimals).rstrip("0")
-    return text + suffix, scaled * size == n * 10**decimals
-
-
-def fmt_gp(value: object) -> str:
-    """A price as players write it: 1_650_000_000 → "1.65b", 950_000 → "950k",
-    12_345_678 → "12.3m", 950 → "950 gp". Three significant digits at most, so the figure may be
-    rounded: :func:`price_text` adds the exact one when it is. Anything but an int → "?"."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        return "?"
-    sign, n = ("-", -value) if value < 0 else ("", value)
-    if n < 1_000:
-        return f"{sign}{n} gp"
-    return sign + _gp_short(n)[0]
-
-
-def gp_is_exact(value: object) -> bool:
-    """Whether :func:`fmt_gp` shows ``value`` unrounded ("1.65b" is exactly 1,650,000,000)."""
-    if not isinstance(value, int) or isinstance(value, bool) or abs(value) < 1_000:
-        return True
-    return _gp_short(abs(value))[1]
-
-
-def _round_half_up(numerator: int, denominator: int) -> int:
-    return (2 * numerator + denominator) // (2 * denominator)
-
-
-def gp_exact(value: object) -> str:
-    """The exact figure: 1_234_567 → "1,234,567 gp"."""
-    return f"{fmt_int(value)} gp"
-
-
-def price_text(value: object) -> str:
-    """A price as players write it, with the exact figure when that is rounded:
-    1_650_000_000 → "1.65b"; 1_234_567 → "1.23m (1,234,567 gp)"."""
-    short = fmt_gp(value)
-    if gp_is_exact(value) or short == "?":
-        return short
-    return f"{short} ({gp_exact(value)})"
-
-
-def _pct(value: float) -> str:
-    return f"{abs(value):.1f}%"
-
-
-def _change_pct(p: Mapping[str, object]) -> float | None:
-    pct = p.get("change_pct")
-    if isinstance(pct, (int, float)) and not isinstance(pct, bool):
-        return float(pct)
-    old, new = p.get("old"), p.get("new")
-    if isinstance(old, int) and isinstance(new, int) and old > 0:
+def _change_pct(n: Notice) -> float | None:
+    pct = _alert(n).change_pct
+    if pct is not None:
+        return pct
+    if n.old is not None and n.new is not None and n.old > 0:
         try:
-            return (new - old) / old * 100
+            return (n.new - n.old) / n.old * 100
         except OverflowError:
             return None
     return None
 
 
-def price_direction(p: Mapping[str, object]) -> str | None:
+def price_direction(n: Notice) -> str | None:
     """"up" or "down": the alert's own direction, else the move from old to new; None if flat."""
-    direction = p.get("direction")
-    if direction in ("up", "down"):
-        return str(direction)
-    old, new = p.get("old"), p.get("new")
-    if isinstance(old, int) and isinstance(new, int) and old != new:
-        return "up" if new > old else "down"
+    direction = _alert(n).direction
+    if direction is not None:
+        return direction
+    if n.old is not None and n.new is not None and n.old != n.new:
+        return "up" if n.new > n.old else "down"
     return None
 
 
-def _rule_phrase(p: Mapping[str, object], rule: str) -> str | None:
+def _rule_phrase(n: Notice, rule: str) -> str | None:
     """What one rule of a price alert says: "fell below 1.2b", "up 5.2% on the 1h average"."""
-    threshold = p.get("threshold") if rule == p.get("rule") else p.get(f"watch_{rule}")
+    alert = _alert(n)
+    threshold = n.threshold if rule == alert.rule else alert.line(rule)
     if rule == "above":
-        return f"rose above {price_text(threshold)}" if isinstance(threshold, int) else None
+        return f"rose above {price_text(threshold)}" if threshold is not None else None
     if rule == "below":
-        return f"fell below {price_text(threshold)}" if isinstance(threshold, int) else None
+        return f"fell below {price_text(threshold)}" if threshold is not None else None
     if rule == "change":
-        pct = _change_pct(p)
+        pct = _change_pct(n)
         direction = "up" if (pct or 0) >= 0 else "down"
-        window = p.get("window")
-        average = f"the {window} average" if isinstance(window, str) else "the average"
-        return f"{direction} {_pct(pct)} on {average}" if pct is not None else None
+        average = f"the {alert.window} average" if alert.window is not None else "the average"
+        return f"{direction} {fmt_pct(pct)} on {average}" if pct is not None else None
     return None
 
 
-def price_headline(p: Mapping[str, object]) -> str:
+def price_headline(n: Notice) -> str:
     """"Twisted bow fell below 1.2b" — the alert in a few words (no emoji, not escaped)."""
-    item = metric_name(p)
-    rule = p.get("rule")
-    phrase = _rule_phrase(p, str(rule)) if isinstance(rule, str) else None
-    return f"{item} {phrase}" if phrase else f"{item}: {fmt_gp(p.get('new'))}"
+    rule = _alert(n).rule
+    phrase = _rule_phrase(n, rule) if rule is not None else None
+    return f"{n.metric} {phrase}" if phrase else f"{n.metric}: {fmt_gp(n.new)}"
 
 
-def price_details(p: Mapping[str, object]) -> list[str]:
+def price_details(n: Notice) -> list[str]:
     """The figures behind a price alert, one line each: the price now with its exact figure
     ("Now 1.15b (1,150,000,000 gp)"), what it is compared with ("Was 1.25b · down 8.0%", or the
     window average for a change alert), and any other rule that fired at the same time."""
-    new, old, rule = p.get("new"), p.get("old"), p.get("rule")
+    alert = _alert(n)
+    new, old, rule = n.new, n.old, alert.rule
     now = fmt_gp(new)
-    if isinstance(new, int) and not isinstance(new, bool) and abs(new) >= 1_000:
+    if new is not None and abs(new) >= 1_000:
         now += f" ({gp_exact(new)})"
     lines = [f"Now {now}"]
-    if isinstance(old, int) and not isinstance(old, bool):
+    if old is not None:
         if rule == "change":
-            window = p.get("window")
-            lines.append(f"{window} average {price_text(old)}" if isinstance(window, str)
+            lines.append(f"{alert.window} average {price_text(old)}" if alert.window is not None
                          else f"Average {price_text(old)}")
         else:
             pct = _move_pct(old, new)
-            move = f" · {'up' if pct > 0 else 'down'} {_pct(pct)}" if pct else ""
+            move = f" · {'up' if pct > 0 else 'down'} {fmt_pct(pct)}" if pct else ""
             lines.append(f"Was {price_text(old)}{move}")
-    rules = p.get("rules")
-    if isinstance(rules, list):
-        also = (_rule_phrase(p, str(r)) for r in rules if r != rule)
-        lines += [f"Also {phrase}" for phrase in also if phrase]
-    if not isinstance(rule, str) and isinstance(p.get("threshold"), int):
-        lines.append(f"Alert line {price_text(p.get('threshold'))}")
+    also = (_rule_phrase(n, r) for r in alert.rules if r != rule)
+    lines += [f"Also {phrase}" for phrase in also if phrase]
+    if rule is None and n.threshold is not None:
+        lines.append(f"Alert line {price_text(n.threshold)}")
     return lines
 
 
-def _move_pct(old: int, new: object) -> float | None:
+def _move_pct(old: int, new: int | None) -> float | None:
     """The move from ``old`` to ``new`` in percent, rounded to what is shown (0.0 is no move)."""
-    if not isinstance(new, int) or old <= 0:
+    if new is None or old <= 0:
         return None
     try:
         return round((new - old) / old * 100, 1)
@@ -187,41 +104,34 @@ def _move_pct(old: int, new: object) -> float | None:
         return None
 
 
-def _count_word(kind: str, metric: str) -> str:
-    if kind == "boss":
-        return "chests" if metric in {"Barrows Chests", "Lunar Chests"} else "kills"
-    if kind == "clue":
-        return "completed"
-    return "points" if "Points" in metric else ""
+# -- events ------------------------------------------------------------------------------------
 
 
-def metric_name(p: Mapping[str, object]) -> str:
-    metric = p.get("metric")
-    return "?" if metric is None else str(metric)
+def xp_mark(n: Notice) -> str:
+    """The XP milestone an xp event crossed, as players say it ("15M"); "?" if unknown."""
+    mark = n.threshold if n.threshold is not None else n.new
+    return fmt_xp(mark) if mark is not None else "?"
 
 
-def event_line(p: Mapping[str, object], *, passed: bool = True) -> str:
+def event_line(n: Notice, *, passed: bool = True) -> str:
     """One line for one event, without the player's name: "Attack 69 → 70".
 
     ``passed=False`` leaves out "(passed 500)" where the milestone is already said (the line then
     sits under the "500 Vorkath kills" it passed).
     """
-    kind = str(p.get("kind"))
-    metric = metric_name(p)
-    old, new, threshold = p.get("old"), p.get("new"), p.get("threshold")
+    kind, metric = n.kind, n.metric
+    old, new, threshold = n.old, n.new, n.threshold
     if kind == "levelup":
         return f"{metric} {fmt_int(old)} → {fmt_int(new)}"
     if kind == "xp":
-        mark = threshold if isinstance(threshold, int) else new
-        return f"{metric} {fmt_xp(mark) if isinstance(mark, int) else '?'} XP"
+        return f"{metric} {xp_mark(n)} XP"
     if kind == "combat":
         return f"Combat level {fmt_int(old)} → {fmt_int(new)}"
     if kind in {"boss", "clue", "activity"}:
-        word = _count_word(kind, metric)
-        suffix = f" {word}" if word else ""
-        if p.get("first"):
+        suffix = f" {n.unit}" if n.unit else ""
+        if n.first:
             return f"{metric}: now on the hiscores at {fmt_int(new)}{suffix}"
-        if passed and isinstance(threshold, int) and isinstance(new, int) and threshold < new:
+        if passed and threshold is not None and new is not None and threshold < new:
             # 45 → 105 with every 50 crossed 100: say which milestone, and the real count.
             return f"{metric}: {fmt_int(new)}{suffix} (passed {fmt_int(threshold)})"
         return f"{metric}: {fmt_int(new)}{suffix}"
@@ -233,69 +143,66 @@ def event_line(p: Mapping[str, object], *, passed: bool = True) -> str:
         if metric == "back":
             return "back on the hiscores"
         if metric == "renamed":
-            return f"renamed from {p.get('old_name', '?')}"
+            return f"renamed from {n.old_name if n.old_name is not None else '?'}"
         if metric == "new_account":
             return "the name now belongs to another account (tracking starts afresh)"
         return metric
     if kind == "price":
-        old = p.get("old")
-        was = f" (was {fmt_gp(old)})" if isinstance(old, int) and p.get("rule") != "change" else ""
-        if isinstance(p.get("rule"), str):
-            return f"{price_headline(p)}: now {fmt_gp(new)}{was}"
+        rule = _alert(n).rule
+        was = f" (was {fmt_gp(old)})" if old is not None and rule != "change" else ""
+        if rule is not None:
+            return f"{price_headline(n)}: now {fmt_gp(new)}{was}"
         return f"{metric}: {fmt_gp(new)}{was}"
     return f"{kind} {metric}"
 
 
-def clue_line(tiers: Sequence[Mapping[str, object]], total: Mapping[str, object] | None) -> str:
+def clue_line(tiers: Sequence[Notice], total: Notice | None) -> str:
     """One clue completion said once: the tier events of a poll and the "all" count they add up
     to, e.g. "Clue scrolls: 100 hard · 500 in all" (``total`` None leaves the total out)."""
     parts = []
-    for p in tiers:
-        tier, new, threshold = p.get("tier"), p.get("new"), p.get("threshold")
+    for n in tiers:
         passed = ""
-        if isinstance(threshold, int) and isinstance(new, int) and threshold < new:
-            passed = f" (passed {fmt_int(threshold)})"
-        parts.append(f"{fmt_int(new)} {tier}{passed}")
+        if n.threshold is not None and n.new is not None and n.threshold < n.new:
+            passed = f" (passed {fmt_int(n.threshold)})"
+        parts.append(f"{fmt_int(n.new)} {n.tier}{passed}")
     line = "Clue scrolls: " + ", ".join(parts)
     if total is not None:
-        line += f" · {fmt_int(total.get('new'))} in all"
+        line += f" · {fmt_int(total.new)} in all"
     return line
 
 
-def render_text(p: Mapping[str, object]) -> str:
+def render_text(n: Notice) -> str:
     """A full plain-text line: "Lynx Titan — Attack 69 → 70"."""
-    player = who(p)
-    line = event_line(p)
+    player = who(n)
+    line = event_line(n)
     return f"{player} — {line}" if player else line
 
 
-def display_name(value: object) -> str | None:
-    if value is None:
+def display_name(n: Notice) -> str | None:
+    """The player's name on one line, None when there is no player (a price alert)."""
+    if n.player is None:
         return None
-    text = one_line(str(value)).strip()
-    return text or None
+    return one_line(n.player.name).strip() or None
 
 
-def account_type(p: Mapping[str, object]) -> str | None:
+def account_type(n: Notice) -> str | None:
     """The account type the poller marked ("Hardcore Ironman"), None for a regular account."""
-    label = p.get("account_type")
-    if not isinstance(label, str):
-        return None
-    return one_line(label).strip() or None
+    label = n.player.account_type if n.player is not None else None
+    return (one_line(label).strip() or None) if label is not None else None
 
 
-def who(p: Mapping[str, object]) -> str | None:
+def who(n: Notice) -> str | None:
     """The player as a clan sees them, in plain text: "Lynx Titan (Hardcore Ironman)"."""
-    name = display_name(p.get("player"))
+    name = display_name(n)
     if name is None:
         return None
-    label = account_type(p)
+    label = account_type(n)
     return f"{name} ({label})" if label else name
 
 
-def shown_line(p: Mapping[str, object]) -> str:
+def shown_line(n: Notice) -> str:
     """`event_line` escaped for Discord markdown, never blank."""
-    line = escape_markdown(event_line(p))
+    line = escape_markdown(event_line(n))
     return line if line.strip() else "(no details)"
 
 
@@ -354,42 +261,40 @@ def validate_template(kind: str, template: str) -> str | None:
     return None
 
 
-def _discord_time(value: object) -> str:
-    stamp = iso_timestamp(value)
-    if stamp is None:
+def _discord_time(n: Notice) -> str:
+    if n.taken_at is None:
         return "?"
-    return f"<t:{int(datetime.fromisoformat(stamp).timestamp())}:f>"
+    return f"<t:{int(n.taken_at.timestamp())}:f>"
 
 
-def template_values(p: Mapping[str, object]) -> dict[str, str]:
-    """What each placeholder stands for in one event, markdown-escaped where it is text."""
-    kind = str(p.get("kind"))
-    metric = escape_markdown(metric_name(p))
-    old, new, threshold = p.get("old"), p.get("new"), p.get("threshold")
-    player = display_name(p.get("player"))
+def template_values(n: Notice) -> dict[str, str]:
+    """What each placeholder stands for in one notice, markdown-escaped where it is text."""
+    kind = n.kind
+    metric = escape_markdown(n.metric)
+    old, new = n.old, n.new
+    player = display_name(n)
     values = {
         "player": escape_markdown(player) if player else "?",
-        "mode": escape_markdown(str(p.get("mode") or "regular")),
-        "account": escape_markdown(account_type(p) or ""),
+        "mode": escape_markdown(n.player.mode if n.player is not None else "regular"),
+        "account": escape_markdown(account_type(n) or ""),
         "kind": escape_markdown(kind),
         "metric": metric,
-        "line": escape_markdown(event_line(p)),
-        "text": escape_markdown(render_text(p)),
+        "line": escape_markdown(event_line(n)),
+        "text": escape_markdown(render_text(n)),
         "old": fmt_int(old),
         "new": fmt_int(new),
-        "threshold": fmt_int(threshold),
-        "combat": fmt_int(p.get("combat")),
-        "total_level": fmt_int(p.get("total_level")),
-        "overall_xp": fmt_int(p.get("overall_xp")),
-        "time": _discord_time(p.get("taken_at")),
+        "threshold": fmt_int(n.threshold),
+        "combat": fmt_int(n.combat),
+        "total_level": fmt_int(n.total_level),
+        "overall_xp": fmt_int(n.overall_xp),
+        "time": _discord_time(n),
     }
     if kind in {"levelup", "combat"}:
         values.update(level=fmt_int(new), old_level=fmt_int(old))
     if kind in {"levelup", "xp"}:
         values["skill"] = metric
     if kind == "xp":
-        mark = threshold if isinstance(threshold, int) else new
-        values["xp"] = fmt_xp(mark) if isinstance(mark, int) else "?"
+        values["xp"] = xp_mark(n)
     if kind in {"boss", "clue", "activity"}:
         values[kind] = metric
         values["count"] = fmt_int(new)
@@ -398,20 +303,20 @@ def template_values(p: Mapping[str, object]) -> dict[str, str]:
     if kind == "price":
         values.update(
             item=metric, price=fmt_gp(new), old_price=fmt_gp(old), price_gp=fmt_int(new),
-            alert=escape_markdown(price_headline(p)),
+            alert=escape_markdown(price_headline(n)),
         )
     if kind == "player":
         values["status"] = metric
-        values["old_name"] = escape_markdown(str(p.get("old_name") or "?"))
+        values["old_name"] = escape_markdown(n.old_name or "?")
     return values
 
 
-def render_template(template: str, p: Mapping[str, object]) -> str:
-    """``template`` with its placeholders filled from the event; never raises.
+def render_template(template: str, n: Notice) -> str:
+    """``template`` with its placeholders filled from the notice; never raises.
 
     ``{{``/``}}`` are literal braces; unknown placeholders and stray braces stay as written.
     """
-    values = template_values(p)
+    values = template_values(n)
 
     def fill(m: re.Match[str]) -> str:
         token = m.group(0)

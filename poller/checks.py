@@ -31,9 +31,9 @@ def setup_warnings(settings: Settings) -> list[str]:
 
 def webhook_problems(settings: Settings, store: Store) -> list[str]:
     """Delivery problems a server owner must act on: held, disabled, paused, refused
-    (see :func:`poller.deliver.outbox_problems`)."""
+    (see :func:`poller.delivery_status.outbox_problems`)."""
     from .clock import utcnow
-    from .deliver import outbox_problems
+    from .delivery_status import outbox_problems
 
     return outbox_problems(settings, store, utcnow())
 

@@ -7,18 +7,25 @@ attempt. A crash between the two repeats at most that one message; nothing is dr
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Literal, Protocol
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
 
 from notifier.messages import Message, Style, build_messages
+from notifier.notice import Notice, NoticeError
 
 from .clock import utcnow
+from .delivery_status import (
+    address_hash,
+    remember_pause,
+    stored_pause,
+    sync_webhook_states,
+    take_over_dead_leases,
+)
 
 if TYPE_CHECKING:
     from notifier.sender import SendResult
@@ -29,15 +36,6 @@ if TYPE_CHECKING:
     from .store.outbox import Backlog
 
 log = logging.getLogger("osrs_notify.deliver")
-
-# A pause Discord imposed (global 429, edge ban) outlives the process: cron starts a new one.
-# Kept as the epoch second it ends, and what Discord said.
-PAUSE_KEY = "discord_paused_until"
-PAUSE_REASON_KEY = "discord_paused_reason"
-
-# The command a status line points at (the README's status table says the same).
-SEND_NOW = "osrs-notify deliver --now"
-RETRY_FAILED = "osrs-notify deliver --retry-failed"
 
 
 class Sender(Protocol):
@@ -177,34 +175,6 @@ class DeliveryReport:
         return 1 if troubled or self.paused_until is not None else 0
 
 
-@dataclass(frozen=True)
-class Hold:
-    """Why a webhook cannot be sent to now: it has no URL, or Discord refused it."""
-
-    kind: Literal["no_url", "disabled"]
-    reason: str
-    since: datetime
-
-
-def _in(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m {seconds % 60}s"
-    return f"{seconds}s"
-
-
-def until_text(when: datetime, now: datetime) -> str:
-    """"2026-07-01 12:05:03 UTC (in 4m 30s)": exact, and how long that is from now."""
-    return f"{when:%Y-%m-%d %H:%M:%S} UTC (in {_in((when - now).total_seconds())})"
-
-
-def address_hash(address: WebhookAddress) -> str:
-    """A fingerprint of a webhook URL that reveals nothing of its token."""
-    return hashlib.sha256(f"{address.id}/{address.token}".encode()).hexdigest()[:16]
-
-
 def style_of(hook: WebhookSettings) -> Style:
     return Style(
         username=hook.username,
@@ -212,202 +182,6 @@ def style_of(hook: WebhookSettings) -> Style:
         format=hook.format,  # type: ignore[arg-type]
         templates=hook.templates,
     )
-
-
-def no_url_reason(settings: Settings, name: str) -> str:
-    """"has no URL (${CLAN_URL} is not set)": the variable is what the owner must fix."""
-    names = [
-        v.split(" ")[0] for v in settings.unset_vars if v.endswith(f"(webhooks.{name}.url)")
-    ]
-    return f"has no URL (${{{names[0]}}} is not set)" if names else "has no URL"
-
-
-def is_no_url(state: object) -> bool:
-    """A webhook state that holds messages because the URL is unset. Discord's refusals are
-    stored with the fingerprint of the URL refused; an unset URL has none."""
-    return bool(getattr(state, "disabled", False)) and getattr(state, "address_hash", "") is None
-
-
-def sync_webhook_states(
-    settings: Settings, store: Store, now: datetime, report: DeliveryReport | None = None
-) -> dict[str, Hold]:
-    """Bring the stored webhook states in line with the config, before anything is claimed:
-
-    - a webhook without a URL is held like a disabled one (its messages are kept, never
-      claimed) until a URL appears — the `.env` forgotten for a while loses nothing;
-    - a held or disabled webhook whose URL changed is enabled again: its messages become due;
-    - a webhook removed from the config has its unsent messages dropped, said once with a count.
-
-    Returns the webhooks that stay held, with why."""
-    held: dict[str, Hold] = {}
-    states = store.webhook_states()
-    for name, hook in settings.webhooks.items():
-        state = states.get(name)
-        if hook.address is None:
-            if state is not None and state.disabled and not is_no_url(state):
-                # Refused by Discord before its URL went: that is still the thing to fix.
-                store.hold_webhook(name, state.reason or "disabled")
-                held[name] = Hold("disabled", state.reason or "disabled", state.changed_at)
-                continue
-            reason = no_url_reason(settings, name)
-            if state is None or not state.disabled:
-                store.disable_webhook(name, reason, None, now)
-                held[name] = Hold("no_url", reason, now)
-            else:
-                store.hold_webhook(name, reason)  # what was queued since the last run
-                held[name] = Hold("no_url", reason, state.changed_at)
-            continue
-        if state is None or not state.disabled:
-            continue
-        fingerprint = address_hash(hook.address)
-        if fingerprint != state.address_hash:
-            released = store.enable_webhook(name, fingerprint, now)
-            if is_no_url(state):
-                log.info("webhook %r has a URL now: %d held message(s) will be sent",
-                         name, released)
-            else:
-                log.warning(
-                    "webhook %r has a new URL: enabled again, %d kept message(s) will be sent",
-                    name, released,
-                )
-            continue
-        store.hold_webhook(name, state.reason or "disabled")
-        held[name] = Hold("disabled", state.reason or "disabled", state.changed_at)
-    for name in sorted(store.unsent_webhooks() - set(settings.webhooks)):
-        dropped = store.drop_webhook(name)
-        if dropped and report is not None:
-            report.dropped[name] = dropped
-    return held
-
-
-def stored_pause(store: Store, now: datetime) -> tuple[datetime | None, str | None]:
-    """The pause of all sending a previous run remembered (its end, Discord's words), or
-    (None, None); an expired one is forgotten."""
-    stored = store.get_meta(PAUSE_KEY)
-    if not stored:
-        return None, None
-    try:
-        until = datetime.fromtimestamp(float(stored), timezone.utc)
-    except (ValueError, OverflowError, OSError):
-        until = now  # unreadable: treat as over
-    if until <= now:
-        store.set_meta(PAUSE_KEY, None)
-        store.set_meta(PAUSE_REASON_KEY, None)
-        return None, None
-    return until, store.get_meta(PAUSE_REASON_KEY)
-
-
-def _remember_pause(store: Store, until: datetime, reason: str | None) -> None:
-    store.set_meta(PAUSE_KEY, f"{until.timestamp():.3f}")
-    store.set_meta(PAUSE_REASON_KEY, reason)
-
-
-LeaseHolder = Literal["alive", "gone", "elsewhere"]
-
-
-def lease_holder(owner: str) -> LeaseHolder:
-    """Whether the process behind a lease owner id is running: "gone" only when that is
-    certain (same host, no such process id), "elsewhere" when it cannot be checked from here.
-
-    Owner ids are ``cron:HOST:PID`` (`poll`, `deliver`) and ``HOST:PID:NONCE`` (`run`). A
-    process id reused since by an unrelated process reads as "alive": the safe mistake, since
-    the only thing "gone" allows is taking the dead process's messages over at once.
-    """
-    parts = owner.split(":")
-    if parts[0] == "cron":
-        parts = parts[1:]
-    if len(parts) < 2:
-        return "elsewhere"
-    try:
-        here = socket.gethostname()
-        host, pid = parts[0], int(parts[1])
-    except (OSError, ValueError):
-        return "elsewhere"
-    if os.name != "posix" or host != here or pid <= 0:
-        return "elsewhere"
-    if pid == os.getpid():
-        return "alive"
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return "gone"
-    except OSError:  # PermissionError: it exists, under another user
-        return "alive"
-    return "alive"
-
-
-def take_over_dead_leases(store: Store, now: datetime, owner: str | None) -> dict[str, int]:
-    """Give back the delivery leases of processes on this host that are no longer running
-    (killed mid-send), so this run can send their messages now rather than when the leases
-    run out. Returns owner → messages freed."""
-    freed: dict[str, int] = {}
-    for backlog in store.backlog(now, owner=owner).values():
-        for lease in backlog.leased:
-            if lease.owner not in freed and lease_holder(lease.owner) == "gone":
-                freed[lease.owner] = store.release_deliveries(lease.owner)
-                log.warning("took over %d message(s) leased by %s, which is no longer running",
-                            freed[lease.owner], lease.owner)
-    return freed
-
-
-def outbox_problems(settings: Settings, store: Store, now: datetime) -> list[str]:
-    """What a server owner must act on about delivery, one line each (`check`, `players
-    list`, `stats`): messages held for a webhook without a URL or disabled by Discord, messages
-    of a webhook no longer in the config, a pause of all sending with its end, and messages
-    Discord refused with its error and the command that sends them again. Reads only."""
-    lines: list[str] = []
-    backlog = store.backlog(now)
-    states = store.webhook_states()
-
-    def kept(name: str) -> int:
-        b = backlog.get(name)
-        return 0 if b is None else b.waiting
-
-    for name, hook in settings.webhooks.items():
-        state = states.get(name)
-        if state is not None and state.disabled and not is_no_url(state):
-            if hook.address is not None and address_hash(hook.address) != state.address_hash:
-                continue  # its URL changed since: the next run enables it
-            lines.append(
-                f"webhook {name!r} is disabled since {state.changed_at:%Y-%m-%d %H:%M} UTC "
-                f"({state.reason}); {kept(name)} message(s) kept until its URL is fixed"
-            )
-        elif hook.address is None and kept(name):
-            since = f" since {state.changed_at:%Y-%m-%d %H:%M} UTC" if state else ""
-            lines.append(
-                f"webhook {name!r} {no_url_reason(settings, name)}: {kept(name)} message(s) "
-                f"held{since}; they will be sent once it is set"
-            )
-    for name, b in backlog.items():
-        if name not in settings.webhooks and (b.waiting or b.failed):
-            lines.append(
-                f"{b.waiting + b.failed} message(s) wait for webhook {name!r}, which is no "
-                "longer in the config: the next `poll` or `deliver` drops them"
-            )
-    until = store.get_meta(PAUSE_KEY)
-    if until:
-        try:
-            end = datetime.fromtimestamp(float(until), timezone.utc)
-        except (ValueError, OverflowError, OSError):
-            end = now
-        if end > now:
-            reason = store.get_meta(PAUSE_REASON_KEY)
-            waiting = sum(b.waiting for b in backlog.values())
-            lines.append(
-                f"Discord paused all sending until {until_text(end, now)}"
-                + (f": {reason}" if reason else "")
-                + f"; {waiting} message(s) wait and go out on the first run after that"
-            )
-    for name, b in backlog.items():
-        if b.failed and name in settings.webhooks:
-            players = sorted({f.player for f in b.failed_events if f.player})
-            who = f" for {', '.join(players)}" if players else ""
-            lines.append(
-                f"webhook {name!r}: {b.failed} message(s){who} failed, refused by Discord "
-                f"({b.failed_error or 'no error recorded'}); fix the cause, then "
-                f"`{RETRY_FAILED}` sends them again"
-            )
-    return lines
 
 
 def deliver_pending(
@@ -430,7 +204,7 @@ def deliver_pending(
     status lines print. ``sender`` is only touched when something is due."""
     started = now()
     report = DeliveryReport(started_at=started)
-    holds = sync_webhook_states(settings, store, started, report)
+    holds = sync_webhook_states(settings, store, started, report.dropped)
     owner = getattr(claim, "owner", None)
     pause_until, pause_reason = stored_pause(store, started)
     if ignore_backoff:
@@ -464,7 +238,7 @@ def deliver_pending(
                          if w.pause_error and w.pause_error.startswith("429")), None)
             if pause_until is None or until > pause_until + timedelta(seconds=1):
                 pause_until, pause_reason = until, said or pause_reason
-                _remember_pause(store, pause_until, pause_reason)
+                remember_pause(store, pause_until, pause_reason)
     report.paused_until, report.pause_reason = pause_until, pause_reason
     if pause_until is not None:
         report.paused_for = max(0.0, (pause_until - finished).total_seconds())
@@ -489,6 +263,108 @@ def deliver_pending(
     return report
 
 
+# -- settling one send --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """Discord took the message: its deliveries are done."""
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """A transient failure (5xx, timeout): the deliveries, and the rest of this webhook's queue,
+    wait until ``until`` (back-off by attempts, at least the server's Retry-After, ≤ 1 h)."""
+
+    until: datetime
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """All sending is paused (a global 429): the deliveries stay due, untouched."""
+
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Disable:
+    """Discord refused the webhook (404 unknown webhook, 401 bad token): it is disabled and holds
+    every message, kept until its URL changes."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """Discord refused a message of several events (400) or found it too large (413): send them
+    again as ``parts``, so one bad event cannot hold back the others."""
+
+    parts: tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    """Discord will never take this delivery (a 400 for one event): kept as failed with its
+    error, never retried blindly (`deliver --retry-failed` sends it again)."""
+
+    error: str
+
+
+Action = Delivered | Retry | Pause | Disable | Split | Fail
+
+RETRY_AFTER_CAP = 3600.0  # a server's Retry-After is honoured up to an hour
+
+
+def settle(
+    result: SendResult, ids: Sequence[int], *, attempts: int, at: datetime,
+    backoff: Callable[[int], float] | None = None,
+) -> Action:
+    """What to do with the deliveries ``ids`` of one message after a send: a function of its
+    arguments, so every outcome is table-tested. ``attempts`` is the most sends any of them had
+    before this one; ``backoff`` (tries → seconds) defaults to the sender's jittered one."""
+    if backoff is None:
+        from notifier.sender import backoff
+
+    outcome = result.outcome
+    if outcome == "sent":
+        return Delivered()
+    if outcome == "retry":
+        wait = backoff(attempts + 1)
+        if result.retry_after:  # a 5xx's Retry-After: at least that long
+            wait = max(wait, min(result.retry_after, RETRY_AFTER_CAP))
+        return Retry(at + timedelta(seconds=wait), result.error)
+    if outcome == "paused":
+        return Pause(result.error)
+    if outcome == "disable":
+        return Disable(result.error or "refused by Discord")
+    if outcome in ("reject", "too_large") and len(ids) > 1:
+        # A reject: the first alone, then the rest (the bad one is found in few sends). Too
+        # large: two halves, which halve again if need be.
+        cut = len(ids) // 2 if outcome == "too_large" else 1
+        return Split((tuple(ids[:cut]), tuple(ids[cut:])))
+    return Fail(result.error or outcome)
+
+
+def _apply(store: Store, hook: WebhookSettings, ids: Sequence[int], action: Action,
+           at: datetime) -> int:
+    """Record ``action`` for ``ids`` in the store (inside the caller's transaction). Returns
+    the messages a disabled webhook now holds."""
+    assert hook.address is not None
+    match action:
+        case Delivered():
+            store.mark_delivered(ids, at)
+        case Retry(until, error):
+            store.mark_retry(ids, at, until, error or "retry")
+        case Disable(reason):
+            return store.disable_webhook(hook.name, reason, address_hash(hook.address), at)
+        case Fail(error):
+            store.mark_failed(ids, at, error)
+        case Pause() | Split():
+            pass  # a pause leaves them due; a split sends them again, each part settled alone
+    return 0
+
+
 def _deliver_webhook(
     settings: Settings,
     store: Store,
@@ -499,90 +375,72 @@ def _deliver_webhook(
     now: Callable[[], datetime],
     claim: DeliveryClaim | None = None,
 ) -> None:
-    from notifier.sender import backoff
-
     assert hook.address is not None
+    style = style_of(hook)
     attempts = {d.delivery_id: d.attempts for d in items}
-    queue: list[Message] = build_messages(
-        [(d.delivery_id, d.payload) for d in items], style_of(hook)
-    )
-    payload_of = {d.delivery_id: d.payload for d in items}
+    notice_of: dict[int, Notice] = {}
+    for d in items:
+        try:
+            notice_of[d.delivery_id] = Notice.from_json(d.payload)
+        except NoticeError as exc:  # e.g. stored by a newer release: kept, not guessed at
+            store.mark_failed([d.delivery_id], now(), str(exc))
+            hr.failed += 1
+            hr.errors.append(str(exc))
     created = {d.delivery_id: d.created_at for d in items}
 
+    def messages(ids: Sequence[int]) -> list[Message]:
+        return build_messages([(i, notice_of[i]) for i in ids], style)
+
+    queue = messages(list(notice_of))
     while queue:
         message = queue.pop(0)
         ids = list(message.delivery_ids)
         if claim is not None:
             held = claim.confirm(ids)
             if len(held) < len(ids):
-                if held:  # send the rest without the ones no longer ours
-                    queue[:0] = build_messages([(i, payload_of[i]) for i in held], style_of(hook))
+                queue[:0] = messages(held)  # send the rest without the ones no longer ours
                 continue
         result = sender.send(hook.address, message.body, thread_id=hook.thread_id)
         at = now()
-        outcome = result.outcome
-        hr.outcomes[outcome] = hr.outcomes.get(outcome, 0) + 1
+        hr.outcomes[result.outcome] = hr.outcomes.get(result.outcome, 0) + 1
+        tries = max((attempts.get(i, 0) for i in ids), default=0)
+        action = settle(result, ids, attempts=tries, at=at)
         with store.transaction():
             if result.attempts:
                 store.record_attempt(
-                    hook.name, at, outcome=outcome, status_code=result.status,
+                    hook.name, at, outcome=result.outcome, status_code=result.status,
                     error=result.error, elapsed_ms=int(result.elapsed * 1000), delivery_ids=ids,
                 )
-            if outcome == "sent":
-                store.mark_delivered(ids, at)
-            elif outcome == "retry":
-                tries = max((attempts.get(i, 0) for i in ids), default=0) + 1
-                wait = backoff(tries)
-                if result.retry_after:  # a 5xx's Retry-After: at least that long (≤ 1 h)
-                    wait = max(wait, min(result.retry_after, 3600.0))
-                retry_at = at + timedelta(seconds=wait)
-                store.mark_retry(ids, at, retry_at, result.error or outcome)
-            elif outcome == "paused":
-                pass  # untouched: still due; the pause itself is remembered by the caller
-            elif outcome == "disable":
-                hr.held += store.disable_webhook(
-                    hook.name, result.error or "refused by Discord", address_hash(hook.address), at
-                )
-            elif outcome in ("reject", "too_large") and len(ids) > 1:
-                pass  # split below, outside the transaction
-            else:  # a single delivery Discord will never accept
-                store.mark_failed(ids, at, result.error or outcome)
+            hr.held += _apply(store, hook, ids, action, at)
 
-        if outcome == "sent":
-            hr.messages_sent += 1
-            hr.delivered += len(ids)
-            hr.latencies.extend((at - created[i]).total_seconds() for i in ids)
-        elif outcome == "retry":
-            hr.retrying += len(ids)
-            hr.errors.append(result.error or "transient failure")
-            # Discord is struggling: the rest of this webhook's queue stays pending, untried,
-            # due no earlier than the failed message, so the channel still reads in order.
-            rest = [i for m in queue for i in m.delivery_ids]
-            store.defer_deliveries(rest, retry_at)
-            hr.retrying += len(rest)
-            return
-        elif outcome == "paused":
-            hr.paused = True
-            hr.pause_error = result.error
-            return
-        elif outcome == "disable":
-            hr.disabled = result.error or "refused by Discord"
-            log.error(
-                "webhook %r (%s) disabled: %s. Its %d message(s) are kept; fix its URL and "
-                "they will be sent.", hook.name, hook.address.masked, hr.disabled, hr.held,
-            )
-            return
-        elif len(ids) > 1:
-            # 400 or 413 for a message of several events: send them one by one, so one bad
-            # event cannot hold back the others and a too-large message becomes several.
-            singles = build_messages([(i, payload_of[i]) for i in ids[:1]], style_of(hook))
-            rest = build_messages([(i, payload_of[i]) for i in ids[1:]], style_of(hook))
-            if outcome == "too_large":
-                half = len(ids) // 2
-                singles = build_messages([(i, payload_of[i]) for i in ids[:half]], style_of(hook))
-                rest = build_messages([(i, payload_of[i]) for i in ids[half:]], style_of(hook))
-            queue[:0] = singles + rest
-        else:
-            hr.failed += len(ids)
-            hr.errors.append(result.error or outcome)
-            log.error("webhook %r: Discord refused a message: %s", hook.name, result.error)
+        match action:
+            case Delivered():
+                hr.messages_sent += 1
+                hr.delivered += len(ids)
+                hr.latencies.extend((at - created[i]).total_seconds() for i in ids)
+            case Retry(until, error):
+                hr.retrying += len(ids)
+                hr.errors.append(error or "transient failure")
+                # Discord is struggling: the rest of this webhook's queue stays pending,
+                # untried, due no earlier than the failed message, so the channel reads in order.
+                rest = [i for m in queue for i in m.delivery_ids]
+                store.defer_deliveries(rest, until)
+                hr.retrying += len(rest)
+                return
+            case Pause(error):
+                hr.paused = True
+                hr.pause_error = error
+                return
+            case Disable(reason):
+                hr.disabled = reason
+                log.error(
+                    "webhook %r (%s) disabled: %s. Its %d message(s) are kept; fix its URL and "
+                    "they will be sent.", hook.name, hook.address.masked, reason, hr.held,
+                )
+                return
+            case Split(parts):
+                queue[:0] = [m for part in parts for m in messages(part)]
+            case Fail(error):
+                hr.failed += len(ids)
+                hr.errors.append(error)
+                log.error("webhook %r: Discord refused a message: %s", hook.name, result.error)

@@ -37,3 +37,10 @@ class ValidationError(OSRSApiError):
 
 class CacheError(OSRSApiError):
     """The HTTP cache could not be opened or written; callers fall back to no cache."""
+
+
+def error_line(exc: BaseException) -> str:
+    """An error as one short line for a report: its message's first line (at most 300
+    characters), or the exception's type when it says nothing."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Literal, Protocol
 
+# XP as players say it ("50M", "4.8B"): one formatter for achievement titles and messages.
+from notifier.numbers import fmt_xp
+
 # The 24 skills in hiscores order, Overall excluded. "Runecraft" is the JSON spelling.
 SKILLS: tuple[str, ...] = (
     "Attack", "Defence", "Strength", "Hitpoints", "Ranged", "Prayer", "Magic", "Cooking",
@@ -412,14 +415,6 @@ def score_bands(name: str) -> tuple[int, ...]:
     return _CATEGORY_BANDS.get(cat, ()) if cat is not None else ()
 
 
-def format_xp(xp: int) -> str:
-    """50_000_000 -> "50M", 1_000_000_000 -> "1B", 4_800_000_000 -> "4.8B"."""
-    for size, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "K")):
-        if xp >= size:
-            return f"{xp / size:.1f}".removesuffix(".0") + suffix
-    return str(xp)
-
-
 def _score_name(name: str, threshold: int) -> str:
     n = f"{threshold:,}"
     template = _SCORE_NAMES.get(name)
@@ -438,11 +433,11 @@ def _build_achievements() -> tuple[Achievement, ...]:
     out = [Achievement(f"Base {lv} Stats", OVERALL, lv, "base") for lv in BASE_STAT_LEVELS]
     out.append(Achievement("Maxed", OVERALL, MAX_LEVEL, "base"))
     out += [
-        Achievement(f"{format_xp(xp)} Overall XP", OVERALL, xp, "xp") for xp in OVERALL_XP_BANDS
+        Achievement(f"{fmt_xp(xp)} Overall XP", OVERALL, xp, "xp") for xp in OVERALL_XP_BANDS
     ]
     for skill in SKILLS:
         out.append(Achievement(f"99 {skill}", skill, MAX_LEVEL, "level"))
-        out += [Achievement(f"{format_xp(xp)} {skill}", skill, xp, "xp") for xp in SKILL_XP_BANDS]
+        out += [Achievement(f"{fmt_xp(xp)} {skill}", skill, xp, "xp") for xp in SKILL_XP_BANDS]
     for name in ACTIVITIES:
         out += [Achievement(_score_name(name, t), name, t, "score") for t in score_bands(name)]
     return tuple(out)

@@ -17,13 +17,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
-from urllib.parse import quote
+
+from .wiki import image_url, item_page_url
 
 BOND_ID = 13190
 NATURE_RUNE_ID = 561
 ITEM_MAX_AGE = timedelta(days=1)  # /mapping changes when Jagex releases items: daily is plenty
-WIKI_IMAGES = "https://oldschool.runescape.wiki/images/"
-PRICES_ITEM_PAGE = "https://prices.runescape.wiki/osrs/item/"
 
 _SPACES = re.compile(r"\s+")
 
@@ -53,7 +52,7 @@ class ItemInfo:
 
     @property
     def page_url(self) -> str:
-        return f"{PRICES_ITEM_PAGE}{self.id}"
+        return item_page_url(self.id)
 
 
 def name_key(name: str) -> str:
@@ -65,7 +64,7 @@ def icon_url(icon: str | None) -> str | None:
     """``"Twisted bow.png"`` → https://oldschool.runescape.wiki/images/Twisted_bow.png."""
     if not icon or not icon.strip():
         return None
-    return WIKI_IMAGES + quote(icon.strip().replace(" ", "_"), safe="_-.()'")
+    return image_url(icon)
 
 
 # -- lookup ---------------------------------------------------------------------------------------

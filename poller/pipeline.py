@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from . import game, plausibility
 from .clock import utcnow
-from .errors import OSRSApiError, PlayerNotFound
+from .errors import OSRSApiError, PlayerNotFound, error_line
 from .events import Event, Presence, decreases, derive, next_presence
-from .hiscores import profile_url
 from .snapshot import Snapshot, union_layouts
 
 if TYPE_CHECKING:
     import threading
+
+    from notifier.notice import Notice
 
     from .settings import Settings
     from .store import PlayerState, PollRecord, RecordStats, Store
@@ -60,10 +61,10 @@ class Fetcher(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Queued:
-    """An event, the outbox payload rendered from it, and the webhooks that take it."""
+    """An event, the notice that tells it (stored in the outbox), and the webhooks that take it."""
 
     event: Event
-    payload: Mapping[str, object]
+    notice: Notice
     webhooks: tuple[str, ...]
 
 
@@ -153,32 +154,6 @@ def with_ratings(reference: Snapshot, current: Snapshot) -> Snapshot:
     return dataclasses.replace(reference, activities={**reference.activities, **ratings})
 
 
-def event_payload(
-    event: Event, *, player: str, mode: str, snapshot: Snapshot | None, taken_at: datetime
-) -> dict[str, object]:
-    """The outbox row: an event as plain data with everything the notifier needs to render it.
-
-    The notifier must not know hiscores internals, so combat and total level are computed here,
-    and so are the verified Wiki pictures, the account type and what an achievement is about
-    (:func:`poller.wiki_images.payload_extras`).
-    """
-    from .wiki_images import payload_extras
-
-    payload: dict[str, object] = event.to_dict()
-    payload["player"] = player
-    payload["mode"] = mode
-    # The notifier links the player's page but must not know hiscores boards: hand it the URL.
-    payload["profile_url"] = profile_url(player, mode)
-    payload["taken_at"] = taken_at.isoformat()
-    payload.update(payload_extras(event.kind, event.metric, mode))
-    if snapshot is not None:
-        levels = game.levels_from_snapshot(snapshot)
-        payload["combat"] = game.combat_level({k: v for k, v in levels.items() if v is not None})
-        payload["total_level"] = snapshot.overall_level
-        payload["overall_xp"] = snapshot.overall_xp
-    return payload
-
-
 # -- the pass -------------------------------------------------------------------------------------
 
 
@@ -252,7 +227,7 @@ def plan_player(
         archive: bool = False,
     ) -> tuple[PlayerResult, PollRecord]:
         outbox = tuple(
-            OutboxEntry(kind=q.event.kind, payload=q.payload, webhooks=q.webhooks)
+            OutboxEntry(kind=q.event.kind, payload=q.notice.to_json(), webhooks=q.webhooks)
             for q in result.queued
         )
         return result, PollRecord(
@@ -269,11 +244,14 @@ def plan_player(
         )
 
     def build(events: Iterable[Event], snapshot: Snapshot | None) -> tuple[Queued, ...]:
+        # Imported on first use: a poll with nothing to say never pays for the game wording.
+        from .notices import event_notice
+
         return tuple(
             Queued(
                 e,
-                event_payload(e, player=player.name, mode=player.mode, snapshot=snapshot,
-                              taken_at=now),
+                event_notice(e, player=player.name, mode=player.mode, snapshot=snapshot,
+                             taken_at=now),
                 route(e.kind, player.name),
             )
             for e in events
@@ -300,7 +278,7 @@ def plan_player(
         # a bug) will not.
         transient = isinstance(err, OSRSApiError) and err.transient
         kind: Outcome = "unavailable" if transient else "invalid"
-        return record(PlayerResult(player.name, kind, error=_one_line(err)))
+        return record(PlayerResult(player.name, kind, error=error_line(err)))
 
     current = fetched.snapshot
     assert current is not None
@@ -389,11 +367,6 @@ def plan_player(
         presence,
         reference=merged,
     )
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:300]
 
 
 def _config_route(

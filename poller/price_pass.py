@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING
 
 from .alerts import Alert, Outcome, Rule, Verdict, WatchState, evaluate, should_sample
 from .clock import utcnow
-from .errors import OSRSApiError
-from .events import Event
+from .errors import OSRSApiError, error_line
 from .items import ITEM_MAX_AGE, AmbiguousItem, ItemInfo, ItemSource, UnknownItem, resolve
 
 if TYPE_CHECKING:
+    from notifier.notice import Notice
+
     from .prices import Averages, Latest, PricesClient
     from .settings import Settings, WatchSettings
     from .store import OutboxEntry, Store
@@ -76,7 +77,7 @@ class WatchResult:
     average: int | None = None
     alert: Alert | None = None
     webhooks: tuple[str, ...] = ()
-    payload: dict[str, object] | None = None  # the outbox payload of a sent alert
+    notice: Notice | None = None  # what a sent alert tells (stored in the outbox)
 
     @property
     def name(self) -> str:
@@ -106,38 +107,6 @@ class PriceReport:
     @property
     def exit_code(self) -> int:
         return 1 if self.error else 0
-
-
-def price_payload(watched: Watched, alert: Alert, *, high: int | None, low: int | None,
-                  average: int | None, now: datetime) -> dict[str, object]:
-    """The outbox row of a price alert: what :mod:`notifier.messages` renders (item name as
-    ``metric``, old/new/threshold, ``item_id``, ``icon_url``, ``url``) plus the details: which
-    rule fired (``rule``, ``rules``, ``direction``: "fell below 1.2b", "up 5.2% on the 1h
-    average") and the watch's own lines (``watch_above``, ``watch_below``, ``watch_change_pct``)
-    so a second rule firing at once can be named with its line too."""
-    item = watched.item
-    event = Event(kind="price", metric=item.name, old=alert.old, new=alert.new,
-                  threshold=alert.threshold)
-    payload = event.to_dict()
-    payload.update(
-        item_id=item.id,
-        url=item.page_url,
-        rule=alert.rule,
-        rules=list(alert.rules),
-        direction=alert.direction,
-        window=watched.watch.window,
-        average=average,
-        change_pct=alert.change_pct,
-        high=high,
-        low=low,
-        watch_above=watched.watch.above,
-        watch_below=watched.watch.below,
-        watch_change_pct=watched.watch.change_pct,
-        taken_at=now.isoformat(),
-    )
-    if item.icon_url:
-        payload["icon_url"] = item.icon_url
-    return payload
 
 
 def resolve_watches(settings: Settings, source: ItemSource) -> list[Watched]:
@@ -200,7 +169,7 @@ class PricePass:
             return
         except Exception as exc:  # the store, or a bug: never stop the player pass
             log.debug("price pass: preparing failed", exc_info=True)
-            self.report.error = f"preparing the price watches failed: {_one_line(exc)}"
+            self.report.error = f"preparing the price watches failed: {error_line(exc)}"
             return
         self.watched = resolve_watches(self.settings, source)
 
@@ -226,10 +195,10 @@ class PricePass:
             if report.error is None and self.watched:
                 self._run()
         except OSRSApiError as exc:
-            report.error = f"{_one_line(exc)}; no price alerts derived this run"
+            report.error = f"{error_line(exc)}; no price alerts derived this run"
         except Exception as exc:  # the store, or a bug: must not cost the player pass
             log.debug("price pass failed", exc_info=True)
-            report.error = f"price pass failed: {_one_line(exc)}"
+            report.error = f"price pass failed: {error_line(exc)}"
         report.finished_at = self.now()
         return report
 
@@ -256,8 +225,8 @@ class PricePass:
             results.append(result)
             if result.outcome != "no_price":
                 states[watched.key] = (watched.item.id, verdict.state.to_json())
-            if result.payload is not None:
-                outbox.append(OutboxEntry("price", result.payload, result.webhooks))
+            if result.notice is not None:
+                outbox.append(OutboxEntry("price", result.notice.to_json(), result.webhooks))
                 alerted.add(watched.item.id)
 
         samples: list[PriceSample] = []
@@ -301,15 +270,17 @@ class PricePass:
         state = WatchState.from_json(row.state if row is not None else None)
         verdict = evaluate(watched.rule, state, price, average, now)
         hooks = self._routes(watched.watch)
-        payload = None
+        notice = None
         if verdict.sent is not None:
-            payload = price_payload(
-                watched, verdict.sent, high=mine.high if mine else None,
+            from .notices import price_notice
+
+            notice = price_notice(
+                item, verdict.sent, watched.watch, high=mine.high if mine else None,
                 low=mine.low if mine else None, average=average, now=now,
             )
         result = WatchResult(
             watched, verdict.outcome, price=price, average=average, alert=verdict.alert,
-            webhooks=hooks, payload=payload,
+            webhooks=hooks, notice=notice,
         )
         return result, verdict
 
@@ -326,11 +297,6 @@ def _average(averages: dict[str, Averages], window: str, item_id: int) -> int | 
         return None
     entry = found.items.get(item_id)
     return entry.mid if entry is not None else None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:300]
 
 
 def _contact_warning() -> str:

@@ -346,7 +346,7 @@ class RedisLayer:
         if report.dry_run:
             return 0
         return self.publish_events(
-            (q.event.kind, q.payload) for r in report.results for q in r.queued
+            (q.event.kind, q.notice.to_json()) for r in report.results for q in r.queued
         )
 
     def publish_summary(self, summary: Mapping[str, Any]) -> bool:
@@ -432,13 +432,13 @@ def publish_report(layer: RedisLayer | None, report: RunReport) -> int:
 
 
 def publish_prices(layer: RedisLayer | None, report: Any) -> int:
-    """The price alerts a price pass stored (its results' outbox payloads) on ``{prefix}:trade``;
-    call it once the pass committed them."""
+    """The price alerts a price pass stored (its results' notices, as the outbox holds them) on
+    ``{prefix}:trade``; call it once the pass committed them."""
     if layer is None or getattr(report, "dry_run", False):
         return 0
     items = [
-        ("price", r.payload) for r in getattr(report, "results", ())
-        if getattr(r, "payload", None)
+        ("price", r.notice.to_json()) for r in getattr(report, "results", ())
+        if getattr(r, "notice", None) is not None
     ]
     return layer.publish_events(items)
 

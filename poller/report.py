@@ -72,7 +72,7 @@ def print_poll_report(report: RunReport, settings: Settings) -> None:
         unrouted: list[str] = []
         for r in report.results:
             for q in r.queued:
-                line = render_text(q.payload)
+                line = render_text(q.notice)
                 for hook in q.webhooks:
                     by_hook.setdefault(hook, []).append(line)
                 if not q.webhooks:
@@ -92,7 +92,7 @@ def print_poll_report(report: RunReport, settings: Settings) -> None:
     else:
         for r in report.results:
             if r.queued:
-                click.echo(f"  {r.name}: " + "; ".join(event_line(q.payload) for q in r.queued))
+                click.echo(f"  {r.name}: " + "; ".join(event_line(q.notice) for q in r.queued))
         if report.events_added:
             click.echo(
                 f"{report.events_added} event(s) stored, {report.deliveries_added} "
@@ -110,7 +110,7 @@ def print_poll_report(report: RunReport, settings: Settings) -> None:
 def delivery_lines(report: DeliveryReport) -> list[tuple[str, bool]]:
     """The status lines of a delivery run, each with whether it goes to stderr: what was done,
     then what still waits, why, until when, and the command that sends it now."""
-    from .deliver import RETRY_FAILED, SEND_NOW, lease_holder, until_text
+    from .delivery_status import RETRY_FAILED, SEND_NOW, lease_holder, until_text
 
     now = report.finished_at or report.started_at
     assert now is not None

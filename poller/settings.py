@@ -236,7 +236,7 @@ class Settings:
         ``webhooks`` — it is one of those. ``player`` is None for price events (a watch's own
         webhooks are the caller's business). Webhooks without a URL are left out unless
         ``include_unconfigured``; the poll includes them (their messages are held until a URL
-        is set, never dropped: see ``poller.deliver.sync_webhook_states``).
+        is set, never dropped: see ``poller.delivery_status.sync_webhook_states``).
         """
         key = normalize_name(player) if player is not None else None
         cache_key = (kind, key, include_unconfigured)

@@ -4,8 +4,8 @@ The notifier shows a thumbnail (a skill, boss, raid or clue picture) and the acc
 badge, but it must never build an OSRS file name itself: a name guessed from a hiscores name is
 often wrong ("Kree'Arra.png" is "Kree'arra.png", Zulrah's picture is "Zulrah_(serpentine).png",
 the Mimic's "The_Mimic.png") and Discord then shows a broken image. So the poller hands it URLs
-from the tables below (:func:`payload_extras`, called by ``pipeline.event_payload``), and a name
-that is not in a table gets no picture at all.
+from the tables below (``poller.notices`` puts them in the notice), and a name that is not in a
+table gets no picture at all.
 
 How each name was verified (2026-07; the proof is kept beside each entry):
 
@@ -45,16 +45,12 @@ the Wiki's ``/mapping`` API, i.e. the Wiki's own file name (:attr:`poller.items.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from types import MappingProxyType
-from urllib.parse import quote
 
 from . import game
-
-WIKI_IMAGES = "https://oldschool.runescape.wiki/images/"
+from .wiki import image_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +62,7 @@ class WikiFile:
 
     @property
     def url(self) -> str:
-        return WIKI_IMAGES + quote(self.name, safe="_-.()")
+        return image_url(self.name)
 
 
 def _files(table: Mapping[str, tuple[str, str]]) -> Mapping[str, WikiFile]:
@@ -213,65 +209,12 @@ def metric_image(metric: str) -> WikiFile | None:
     return SKILL_ICONS.get(metric) or ACTIVITY_IMAGES.get(metric)
 
 
-@lru_cache(maxsize=1)
-def _achievements() -> dict[str, game.Achievement]:
-    return {a.name: a for a in game.ACHIEVEMENTS}
-
-
-def achievement(name: str) -> game.Achievement | None:
-    """The achievement band called ``name`` ("500 Vorkath kills"), or None."""
-    return _achievements().get(name)
-
-
 def achievement_image(a: game.Achievement) -> WikiFile | None:
     if a.kind == "base":
         return MAX_CAPE if a.threshold >= game.MAX_LEVEL else STATS_ICON
     return metric_image(a.metric)
 
 
-_CLUE_TIER = re.compile(r"Clue Scrolls \((\w+)\)")
-
-
 def account_type(mode: str) -> tuple[str, WikiFile | None] | None:
     """(label, badge) for an ironman account type, None for every other mode."""
     return ACCOUNT_TYPES.get(mode)
-
-
-def payload_extras(kind: str, metric: str, mode: str) -> dict[str, object]:
-    """What an outbox payload adds so that the notifier never guesses (``pipeline.event_payload``):
-
-    - ``icon_url``: the verified thumbnail of the event's skill, boss, clue, activity or
-      achievement (absent when unverified);
-    - ``account_type`` / ``account_icon_url``: "Hardcore Ironman" and its chat badge, for the
-      ironman family only;
-    - achievements: ``about`` (the metric the band measures: "Vorkath", "Attack", "Overall") and
-      ``scale`` ("level", "xp", "score" or "base"), so a boss count and the band it reached can be
-      said once;
-    - clue events: ``tier`` ("all", "beginner" … "master"), so "Clue Scrolls (all)" and the tier
-      of the same completion can be said once.
-    """
-    extras: dict[str, object] = {}
-    picture: WikiFile | None = None
-    if kind in {"levelup", "xp", "boss", "clue", "activity"}:
-        picture = metric_image(metric)
-    elif kind == "combat":
-        picture = COMBAT_ICON
-    elif kind == "achievement":
-        band = achievement(metric)
-        if band is not None:
-            extras["about"] = band.metric
-            extras["scale"] = band.kind
-            picture = achievement_image(band)
-    if kind == "clue":
-        m = _CLUE_TIER.fullmatch(metric)
-        if m:
-            extras["tier"] = m.group(1)
-    if picture is not None:
-        extras["icon_url"] = picture.url
-    typed = account_type(mode)
-    if typed is not None:
-        label, badge = typed
-        extras["account_type"] = label
-        if badge is not None:
-            extras["account_icon_url"] = badge.url
-    return extras

@@ -15,7 +15,7 @@ from notifier.sender import SendResult
 from poller import game
 from poller.config import load_settings
 from poller.hiscores import parse_json
-from poller.jobs import Jobs, Parts
+from poller.jobs import WINDOW_OFFSET_KEY, Jobs, Parts
 from poller.settings import Settings
 from poller.snapshot import Snapshot
 from poller.store import Store, open_store
@@ -114,9 +114,19 @@ def jobs(
     owner: str | None = None, timing: Timing | None = None,
     open: Callable[[Settings], Store] | None = None,
 ) -> Jobs:
+    opener = open or (lambda s: open_store(s.database_url))
+    # Windows start where the first process's random draw puts them; tests step a fake clock
+    # across window marks, so here they start on the marks (an offset another process already
+    # drew is kept). Set before the jobs run, so processes started together never race for it.
+    store = opener(settings)
+    try:
+        if store.get_meta(WINDOW_OFFSET_KEY) is None:
+            store.set_meta(WINDOW_OFFSET_KEY, "0")
+    finally:
+        store.close()
     return Jobs(
         Parts(settings, fetcher, sender),
-        open_store=open or (lambda s: open_store(s.database_url)),
+        open_store=opener,
         timing=timing,
         owner=owner,
         now=clock or Clock(),

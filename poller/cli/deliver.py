@@ -97,7 +97,8 @@ def webhook_test(obj: Context, name: str) -> None:
     from notifier.messages import sample_message
 
     from ..clock import utcnow
-    from ..deliver import address_hash, style_of
+    from ..deliver import style_of
+    from ..delivery_status import address_hash
 
     settings = obj.settings()
     hook = settings.webhooks.get(name)

@@ -41,7 +41,7 @@ def stats(
       osrs-notify stats --metrics-file /var/lib/node_exporter/textfile/osrs-notify.prom
     """
     from ..clock import utcnow
-    from ..deliver import outbox_problems
+    from ..delivery_status import outbox_problems
     from ..run_log import export, recent
 
     metrics_file = checked_metrics_file(metrics_file)

@@ -76,6 +76,7 @@ def render(settings, store) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     """What `deliver` does before and after the HTTP: read the due outbox, build each webhook's
     messages, mark the deliveries sent. Returns (deliveries, messages)."""
     from notifier.messages import build_messages
+    from notifier.notice import Notice
     from poller.deliver import style_of
 
     now = datetime.now(timezone.utc)
@@ -86,7 +87,8 @@ def render(settings, store) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     messages = 0
     for name, items in by_hook.items():
         messages += len(build_messages(
-            [(d.delivery_id, d.payload) for d in items], style_of(settings.webhooks[name])
+            [(d.delivery_id, Notice.from_json(d.payload)) for d in items],
+            style_of(settings.webhooks[name]),
         ))
     if pending:
         store.mark_delivered([d.delivery_id for d in pending], now)

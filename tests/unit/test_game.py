@@ -25,7 +25,6 @@ from poller.game import (
     base_level,
     category,
     combat_level,
-    format_xp,
     is_monotonic,
     level_for_xp,
     levels_from_snapshot,
@@ -460,10 +459,13 @@ def test_achievement_value_and_achieved(
         (4_800_000_000, "4.8B"),
         (2_500, "2.5K"),
         (999, "999"),
+        (12_750_000, "12.75M"),  # a milestone every 1.25M is said exactly, not "12.8M"
     ],
 )
 def test_format_xp(xp: int, text: str) -> None:
-    assert format_xp(xp) == text
+    from notifier.numbers import fmt_xp
+
+    assert fmt_xp(xp) == text
 
 
 def test_module_exposes_constants_used_elsewhere() -> None:

@@ -58,9 +58,10 @@ def test_name_key(raw: str, key: str) -> None:
 
 
 def test_icon_url() -> None:
+    # As MediaWiki writes its own file URLs (and the skill and boss pictures are written).
     assert icon_url("Dragon's breath.png") == (
-        "https://oldschool.runescape.wiki/images/Dragon's_breath.png")
-    assert icon_url("Ahrim's hood (25).png").endswith("Ahrim's_hood_(25).png")
+        "https://oldschool.runescape.wiki/images/Dragon%27s_breath.png")
+    assert icon_url("Ahrim's hood (25).png").endswith("Ahrim%27s_hood_(25).png")
     assert icon_url("") is None and icon_url(None) is None
 
 

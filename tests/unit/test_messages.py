@@ -1,4 +1,4 @@
-"""notifier.messages: outbox payloads → Discord webhook bodies.
+"""notifier.messages: notices → Discord webhook bodies.
 
 Golden files in tests/unit/golden/ pin whole bodies; rewrite them after an intended change with
 ``OSRS_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/test_messages.py`` and review the
@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -20,16 +20,13 @@ from notifier.embeds import COLOR_BOSS, COLOR_LEVELUP, COLOR_MILESTONE, COLOR_PL
 from notifier.limits import discord_limits_problems, sanitize_username
 from notifier.markdown import escape_markdown
 from notifier.messages import Message, Style, build_messages, sample_message, text_line
-from notifier.text import (
-    event_line,
-    fmt_gp,
-    price_text,
-    render_template,
-    render_text,
-    validate_template,
-)
+from notifier.notice import Notice
+from notifier.numbers import fmt_gp, price_text
+from notifier.text import event_line, render_template, render_text, validate_template
+from poller.alerts import Alert
 from poller.events import Event
-from poller.pipeline import event_payload
+from poller.items import ItemInfo
+from poller.notices import event_notice, price_notice
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("OSRS_UPDATE_GOLDEN") == "1"
@@ -40,23 +37,24 @@ WHEN = datetime(2026, 7, 1, 12, tzinfo=timezone.utc)
 WIKI = "https://oldschool.runescape.wiki/images/"
 
 
-def ev(kind: str, metric: str, player: str | None = "Zezima", **kw: object) -> dict[str, object]:
-    """A payload as poller.pipeline.event_payload writes it: verified pictures, account type,
-    what an achievement is about, a clue's tier. ``kw`` overrides or adds keys."""
+def ev(kind: str, metric: str, player: str | None = "Zezima", **kw: object) -> Notice:
+    """A notice as poller.notices.event_notice makes it: verified pictures, account type, what
+    an achievement is about, a clue's tier. ``kw`` overrides or adds keys of its JSON."""
     mode = str(kw.pop("mode", "regular"))
     fields = {k: kw.pop(k) for k in ("old", "new", "threshold", "milestone", "first") if k in kw}
     event = Event(kind, metric, **fields)  # type: ignore[arg-type]
     if player is not None:
-        p = event_payload(event, player=player, mode=mode, snapshot=None, taken_at=WHEN)
+        n = event_notice(event, player=player, mode=mode, snapshot=None, taken_at=WHEN)
     else:
-        p = {**event.to_dict(), "player": None, "mode": mode, "taken_at": T1}
+        n = Notice(kind, metric, **fields, taken_at=WHEN)  # type: ignore[arg-type]
+    p = n.to_json()
     p.update(combat=126, total_level=2277, overall_xp=1_000_000_000)
     p.update(kw)
-    return p
+    return Notice.from_json(p)
 
 
-def numbered(*payloads: Mapping[str, object], start: int = 101) -> list[tuple[int, Mapping]]:
-    return [(start + n, p) for n, p in enumerate(payloads)]
+def numbered(*notices: Notice, start: int = 101) -> list[tuple[int, Notice]]:
+    return [(start + n, p) for n, p in enumerate(notices)]
 
 
 def as_json(messages: list[Message]) -> list[dict[str, object]]:
@@ -223,24 +221,25 @@ def test_golden_username_avatar_and_price() -> None:
 # -- a typical poll, as a clan reads it --------------------------------------------------------
 
 
-def price_event(**kw: object) -> dict[str, object]:
-    """A price alert as poller.price_pass.price_payload writes it."""
-    p: dict[str, object] = {
-        "kind": "price", "metric": "Twisted bow", "old": None, "new": None, "threshold": None,
-        "milestone": False, "first": False, "item_id": 20997,
-        "url": "https://prices.runescape.wiki/osrs/item/20997", "rule": "below",
-        "rules": [kw.get("rule", "below")], "direction": None, "window": "1h",
-        "average": None, "change_pct": None, "high": None, "low": None,
-        "watch_above": 1_600_000_000, "watch_below": 1_200_000_000, "watch_change_pct": 5.0,
-        "taken_at": T1, "icon_url": WIKI + "Twisted_bow.png",
-    }
-    p.update(kw)
-    if p["direction"] is None:
-        p["direction"] = "up" if p["rule"] == "above" else "down"
-    return p
+def price_event(*, new: int, rule: str = "below", **kw: object) -> Notice:
+    """A price alert as poller.notices.price_notice makes it (Twisted bow unless ``metric``)."""
+    item = ItemInfo(20997, str(kw.pop("metric", "Twisted bow")), icon="Twisted bow.png")
+    alert = Alert(
+        rule=rule,  # type: ignore[arg-type]
+        direction=kw.pop("direction", "up" if rule == "above" else "down"),  # type: ignore[arg-type]
+        old=kw.pop("old", None), new=new, threshold=kw.pop("threshold", None),  # type: ignore[arg-type]
+        rules=tuple(kw.pop("rules", [rule])),  # type: ignore[call-overload]
+        change_pct=kw.pop("change_pct", None),  # type: ignore[arg-type]
+    )
+    watch = SimpleNamespace(above=1_600_000_000, below=1_200_000_000, change_pct=5.0,
+                            window=kw.pop("window", "1h"))
+    average = kw.pop("average", None)
+    assert not kw, kw
+    return price_notice(item, alert, watch, high=None, low=None, average=average,  # type: ignore[arg-type]
+                        now=WHEN)
 
 
-def typical_poll() -> list[tuple[int, Mapping[str, object]]]:
+def typical_poll() -> list[tuple[int, Notice]]:
     """One hourly poll of a small clan: the README's example of what a clan sees."""
 
     def zezima(kind: str, metric: str, **kw: object) -> dict[str, object]:
@@ -490,9 +489,12 @@ def test_footer_and_timestamp_absent_when_unknown() -> None:
 
 
 def test_price_embed_links_item_page() -> None:
-    # A payload without the rule that fired (written before the rule was stored) still reads.
-    p = {"kind": "price", "metric": "Abyssal whip", "old": 2_000_000, "new": 2_100_000,
-         "item_id": 4151, "taken_at": T1}
+    # A price notice without the rule that fired says the move.
+    p = Notice.from_json({
+        "version": 1, "kind": "price", "metric": "Abyssal whip", "old": 2_000_000,
+        "new": 2_100_000, "item_id": 4151, "url": "https://prices.runescape.wiki/osrs/item/4151",
+        "taken_at": T1,
+    })
     embed = build_messages([(7, p)], Style())[0].body["embeds"][0]  # type: ignore[index]
     assert embed["url"] == "https://prices.runescape.wiki/osrs/item/4151"
     assert embed["title"] == "📈 Abyssal whip: 2.1m"
@@ -500,17 +502,15 @@ def test_price_embed_links_item_page() -> None:
     assert "author" not in embed
     # No picture unless the payload names one: the notifier never guesses a Wiki file name.
     assert "thumbnail" not in embed
-    with_url = {**p, "url": "https://example.org/whip", "icon_url": "https://example.org/i.png"}
+    with_url = Notice.from_json({**p.to_json(), "url": "https://example.org/whip",
+                                 "icon_url": "https://example.org/i.png"})
     embed = build_messages([(7, with_url)], Style())[0].body["embeds"][0]  # type: ignore[index]
     assert embed["url"] == "https://example.org/whip"
     assert embed["thumbnail"] == {"url": "https://example.org/i.png"}
 
 
-def test_real_pipeline_payloads_render() -> None:
-    # The payload shape is poller's: make sure what it writes is what we read.
-    from poller.events import Event
-    from poller.pipeline import event_payload
-
+def test_real_pipeline_notices_render() -> None:
+    # Through the outbox and back: what the poller writes is what we read.
     when = datetime(2026, 7, 1, 12, tzinfo=timezone.utc)
     events = [
         Event("levelup", "Attack", 98, 99, 99, milestone=True),
@@ -519,7 +519,8 @@ def test_real_pipeline_payloads_render() -> None:
         Event("player", "back"),
     ]
     items = [
-        (n, event_payload(e, player="Lynx Titan", mode="ironman", snapshot=None, taken_at=when))
+        (n, Notice.from_json(event_notice(e, player="Lynx Titan", mode="ironman", snapshot=None,
+                                          taken_at=when).to_json()))
         for n, e in enumerate(events)
     ]
     (message,) = build_messages(items, Style())
@@ -841,14 +842,15 @@ def test_an_achievement_of_another_metric_or_scale_is_not_a_twin() -> None:
     assert "description" not in embeds[1]  # type: ignore[index]
 
 
-def test_payloads_from_before_about_still_merge_99s_as_before() -> None:
-    old = [ev("levelup", "Attack", old=98, new=99, threshold=99, milestone=True),
-           ev("achievement", "99 Attack", new=99, milestone=True)]
-    for p in old:
-        for key in ("about", "scale", "icon_url"):
-            p.pop(key, None)
-    (embed,) = build_messages(numbered(*old), Style())[0].body["embeds"]  # type: ignore[misc]
-    assert embed["title"] == "🏆 99 Attack" and "thumbnail" not in embed
+def test_an_event_is_matched_to_its_band_by_what_the_poller_said_not_by_the_title() -> None:
+    # The notifier reads no game wording: without the poller's ``about``/``scale`` the 99 and
+    # the "99 Attack" achievement are two facts, whatever the title says.
+    unmarked = Notice.from_json({**ev("achievement", "99 Attack", new=99,
+                                      milestone=True).to_json(), "about": None, "scale": None})
+    items = numbered(ev("levelup", "Attack", old=98, new=99, threshold=99, milestone=True),
+                     unmarked)
+    embeds = build_messages(items, Style())[0].body["embeds"]
+    assert [e["title"] for e in embeds] == ["🏆 99 Attack", "🏆 99 Attack"]  # type: ignore[index]
 
 
 @pytest.mark.parametrize(
@@ -887,14 +889,15 @@ def test_a_clue_template_keeps_one_line_per_event() -> None:
 
 def test_no_picture_unless_the_poller_verified_one() -> None:
     p = ev("boss", "Mad Angel", old=45, new=50, threshold=50)
-    assert "icon_url" not in p
+    assert p.icon_url is None
     (embed,) = build_messages([(1, p)], Style())[0].body["embeds"]  # type: ignore[misc]
     assert "thumbnail" not in embed
     bad = ev("levelup", "Attack", old=1, new=2, icon_url="javascript:x",
              account_type="Ironman", account_icon_url="not a url")
     (embed,) = build_messages([(1, bad)], Style())[0].body["embeds"]  # type: ignore[misc]
     assert "thumbnail" not in embed
-    assert embed["author"] == {"name": "Zezima (Ironman)", "url": bad["profile_url"]}
+    assert bad.player is not None
+    assert embed["author"] == {"name": "Zezima (Ironman)", "url": bad.player.profile_url}
 
 
 @pytest.mark.parametrize(

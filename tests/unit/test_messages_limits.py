@@ -1,7 +1,8 @@
 """No event list ever yields a body Discord would refuse, and no event goes missing.
 
-A property test throws arbitrary payloads (any kind, 300-character unicode and markdown metrics,
-huge numbers, None everywhere, many players, long names) at both formats with arbitrary styles;
+A property test throws arbitrary stored payloads (any kind and version, 300-character unicode and
+markdown metrics, huge numbers, None everywhere, many players, long names), read as notices, at
+both formats with arbitrary styles;
 targeted tests cover the big cases; the validator is tested against each limit it enforces.
 """
 
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from notifier.limits import MAX_DESCRIPTION, discord_len, discord_limits_problems, embed_size
 from notifier.messages import Message, Style, build_messages
+from notifier.notice import Notice
 
 T1 = "2026-07-01T12:00:00+00:00"
 KINDS = ("levelup", "xp", "combat", "boss", "clue", "activity", "achievement", "price", "player")
@@ -24,17 +26,17 @@ MARKDOWN = "_*~`|>\\<[]#@-+\n"
 NAMES = ("Zezima", "Lynx Titan", "_Iron_Man_", "a*b", "@everyone", "x" * 300, "Ünïcödé 🐉")
 
 
-def _base(player: str | None = "Zezima", **kw: object) -> dict[str, object]:
+def _base(player: str | None = "Zezima", **kw: object) -> Notice:
     p: dict[str, object] = {
         "kind": "levelup", "metric": "Attack", "old": 1, "new": 2, "threshold": 2,
         "milestone": False, "first": False, "player": player, "mode": "regular",
         "taken_at": T1, "combat": 126, "total_level": 2277, "overall_xp": 10**9,
     }
     p.update(kw)
-    return p
+    return Notice.from_json(p)
 
 
-def assert_valid(messages: list[Message], items: list[tuple[int, Mapping[str, object]]]) -> None:
+def assert_valid(messages: list[Message], items: list[tuple[int, object]]) -> None:
     for m in messages:
         assert discord_limits_problems(m.body) == [], m.body
         assert m.body["allowed_mentions"] == {"parse": []}
@@ -97,7 +99,9 @@ payloads = st.fixed_dictionaries(
         "item_id": st.one_of(st.integers(), st.none(), st.text(max_size=5)),
         "icon_url": urls,
         "url": urls,
-        # What the poller adds so the notifier never guesses (pipeline.event_payload, price_pass).
+        # What the poller adds so the notifier never guesses (poller.notices).
+        "version": st.sampled_from([0, 1]),
+        "unit": st.one_of(st.none(), st.sampled_from(["kills", "chests"]), texts),
         "account_type": st.one_of(st.none(), st.sampled_from(["Hardcore Ironman"]), texts),
         "account_icon_url": urls,
         "about": st.one_of(st.none(), metrics),
@@ -152,7 +156,7 @@ def test_no_event_list_breaks_a_discord_limit(
     items: list[tuple[int, Mapping[str, object]]], style: Style
 ) -> None:
     before = copy.deepcopy(items)
-    messages = build_messages(items, style)
+    messages = build_messages([(i, Notice.from_json(p)) for i, p in items], style)
     assert_valid(messages, items)
     assert items == before, "payloads are not modified"
     if items:

@@ -252,7 +252,8 @@ def test_payloads_carry_player_combat_total_level_and_time(tmp_path: Path, store
     levels = {k: v for k, v in game.levels_from_snapshot(after).items() if v is not None}
     stored = {e.payload["metric"]: e.payload for e in store.recent_events("Lynx_Titan")}
     for q in res.queued:
-        p = q.payload
+        p = q.notice.to_json()
+        assert stored[p["metric"]] == p  # what the outbox holds
         assert p["player"] == "Lynx_Titan"
         assert p["mode"] == "regular"
         assert p["kind"] == q.event.kind and p["metric"] == q.event.metric
@@ -348,7 +349,8 @@ def test_a_missing_event_is_routed_and_carries_the_streak(tmp_path: Path, store:
     [q] = res.queued
     assert q.event == Event("player", "missing", new=1)
     assert q.webhooks == ("clan",)
-    assert q.payload["player"] == "Zezima" and q.payload["total_level"] == snap().overall_level
+    assert q.notice.player is not None and q.notice.player.name == "Zezima"
+    assert q.notice.total_level == snap().overall_level
     assert res.error is not None and "1/1" in res.error
 
 
@@ -664,7 +666,7 @@ def test_a_renamed_player_is_routed_as_the_config_entry_until_the_config_follows
     alicia = result(report, "Alicia")
     assert alicia.outcome == "changed" and alicia.queued
     assert {q.webhooks for q in alicia.queued} == {("solo",)}
-    assert all(q.payload["player"] == "Alicia" for q in alicia.queued)
+    assert all(q.notice.to_json()["player"] == "Alicia" for q in alicia.queued)
     assert {q.webhooks for q in result(report, "Bob").queued} == {("clan", "public")}
     assert ("Alicia", "regular") in poll.fetcher.calls
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from notifier.messages import Style, build_messages
+from notifier.notice import Notice
 from poller.config import load_settings
 from poller.items import ItemInfo
 from poller.price_pass import PricePass, report_lines
@@ -120,8 +121,8 @@ def test_a_traders_timeline(tmp_path: Path, store: Store) -> None:
     assert result.outcome == "alert" and report.events_added == 1
     # "later" has no URL yet: queued all the same, held until it is set (never dropped).
     assert result.webhooks == ("market", "later")
-    payload = result.payload
-    assert payload is not None
+    assert result.notice is not None
+    payload = result.notice.to_json()
     assert {k: payload[k] for k in ("kind", "metric", "old", "new", "threshold", "item_id")} == {
         "kind": "price", "metric": "Twisted bow", "old": 1_500 * M, "new": 1_650 * M,
         "threshold": 1_600 * M, "item_id": 20997}
@@ -278,7 +279,8 @@ def test_the_alert_renders_as_a_price_embed(tmp_path: Path, store: Store) -> Non
     wiki.price(20997, 1_650 * M)
     one_pass(settings, store, wiki, clock)
     (pending,) = store.pending_deliveries(clock.now, webhook="market")
-    (message,) = build_messages([(pending.delivery_id, pending.payload)], Style())
+    (message,) = build_messages([(pending.delivery_id, Notice.from_json(pending.payload))],
+                                Style())
     (embed,) = message.body["embeds"]  # type: ignore[misc]
     assert embed["title"] == "📈 Twisted bow rose above 1.6b"
     assert embed["url"] == "https://prices.runescape.wiki/osrs/item/20997"

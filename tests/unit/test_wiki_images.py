@@ -1,4 +1,4 @@
-"""poller.wiki_images: the verified table of OSRS Wiki pictures, and what the payload carries.
+"""poller.wiki_images: the verified table of OSRS Wiki pictures, and what the notice carries.
 
 A thumbnail Discord cannot load is worse than none; these tests keep the table honest (every
 MediaWiki hash path re-computed, every key a real hiscores name) and the notifier from guessing.
@@ -13,17 +13,19 @@ from pathlib import Path
 
 import pytest
 
+from notifier.notice import Notice
 from poller import game, wiki_images
 from poller.events import Event
-from poller.pipeline import event_payload
-from poller.wiki_images import (
-    ACCOUNT_TYPES,
-    ACTIVITY_IMAGES,
-    SKILL_ICONS,
-    WIKI_IMAGES,
-    WikiFile,
-    payload_extras,
-)
+from poller.notices import event_notice
+from poller.wiki import WIKI_IMAGES
+from poller.wiki_images import ACCOUNT_TYPES, ACTIVITY_IMAGES, SKILL_ICONS, WikiFile
+
+WHEN = datetime(2026, 7, 1, 12, tzinfo=timezone.utc)
+
+
+def notice(kind: str, metric: str, mode: str = "regular") -> Notice:
+    return event_notice(Event(kind, metric, new=1), player="Zezima",  # type: ignore[arg-type]
+                        mode=mode, snapshot=None, taken_at=WHEN)
 
 ALL_FILES: list[WikiFile] = [
     *SKILL_ICONS.values(), *ACTIVITY_IMAGES.values(),
@@ -65,7 +67,7 @@ def test_what_could_not_be_verified_has_no_picture() -> None:
     for name in ("Clue Scrolls (all)", "Mad Angel", "LMS - Rank", "Soul Wars Zeal",
                  "League Points", "Rifts closed", "Colosseum Glory", "PvP Arena - Rank"):
         assert wiki_images.metric_image(name) is None, name
-        assert "icon_url" not in payload_extras("boss", name, "regular")
+        assert notice("boss", name).icon_url is None
 
 
 @pytest.mark.parametrize(
@@ -86,19 +88,14 @@ def test_names_a_guess_would_get_wrong(hiscores: str, wiki: str) -> None:
 
 def test_every_achievement_says_what_it_is_about() -> None:
     for a in game.ACHIEVEMENTS:
-        extras = payload_extras("achievement", a.name, "regular")
-        assert extras["about"] == a.metric and extras["scale"] == a.kind, a.name
-    assert payload_extras("achievement", "Maxed", "regular")["icon_url"] == (
-        WIKI_IMAGES + "Max_cape_detail.png"
-    )
-    assert payload_extras("achievement", "Base 70 Stats", "regular")["icon_url"] == (
-        WIKI_IMAGES + "Stats_icon.png"
-    )
-    assert payload_extras("achievement", "500 Vorkath kills", "regular")["icon_url"] == (
-        WIKI_IMAGES + "Vorkath.png"
-    )
-    assert "icon_url" not in payload_extras("achievement", "1,000 Clue Scrolls (all)", "regular")
-    assert payload_extras("achievement", "not an achievement", "regular") == {}
+        n = notice("achievement", a.name)
+        assert n.about == a.metric and n.scale == a.kind, a.name
+    assert notice("achievement", "Maxed").icon_url == WIKI_IMAGES + "Max_cape_detail.png"
+    assert notice("achievement", "Base 70 Stats").icon_url == WIKI_IMAGES + "Stats_icon.png"
+    assert notice("achievement", "500 Vorkath kills").icon_url == WIKI_IMAGES + "Vorkath.png"
+    assert notice("achievement", "1,000 Clue Scrolls (all)").icon_url is None
+    unknown = notice("achievement", "not an achievement")
+    assert (unknown.about, unknown.scale, unknown.icon_url) == (None, None, None)
 
 
 @pytest.mark.parametrize(
@@ -115,35 +112,36 @@ def test_every_achievement_says_what_it_is_about() -> None:
     ],
 )
 def test_account_types(mode: str, label: str | None, badge: str | None) -> None:
-    extras = payload_extras("levelup", "Attack", mode)
-    assert extras.get("account_type") == label
-    assert extras.get("account_icon_url") == (WIKI_IMAGES + badge if badge else None)
+    player = notice("levelup", "Attack", mode).player
+    assert player is not None and player.account_type == label
+    assert player.badge_url == (WIKI_IMAGES + badge if badge else None)
 
 
 def test_clue_tiers() -> None:
-    assert payload_extras("clue", "Clue Scrolls (all)", "regular") == {"tier": "all"}
-    assert payload_extras("clue", "Clue Scrolls (hard)", "regular") == {
-        "tier": "hard", "icon_url": WIKI_IMAGES + "Clue_scroll_(hard).png",
-    }
-    assert "tier" not in payload_extras("boss", "Vorkath", "regular")
+    every = notice("clue", "Clue Scrolls (all)")
+    assert (every.tier, every.icon_url) == ("all", None)
+    hard = notice("clue", "Clue Scrolls (hard)")
+    assert (hard.tier, hard.icon_url) == ("hard", WIKI_IMAGES + "Clue_scroll_(hard).png")
+    assert notice("boss", "Vorkath").tier is None
 
 
-def test_event_payload_keeps_its_keys_and_adds_the_new_ones() -> None:
-    when = datetime(2026, 7, 1, 12, tzinfo=timezone.utc)
-    p = event_payload(Event("boss", "Vorkath", 495, 503, 500), player="Lynx Titan",
-                      mode="hardcore", snapshot=None, taken_at=when)
+def test_the_stored_notice_keeps_its_keys_and_adds_the_new_ones() -> None:
+    when = WHEN
+    p = event_notice(Event("boss", "Vorkath", 495, 503, 500), player="Lynx Titan",
+                     mode="hardcore", snapshot=None, taken_at=when).to_json()
     assert {"kind", "metric", "old", "new", "threshold", "milestone", "first", "player", "mode",
             "profile_url", "taken_at"} <= set(p)
     assert p["icon_url"] == WIKI_IMAGES + "Vorkath.png"
     assert p["account_type"] == "Hardcore Ironman"
     assert p["account_icon_url"] == WIKI_IMAGES + "Hardcore_ironman_chat_badge.png"
-    combat = event_payload(Event("combat", "Combat", 101, 102), player="Zezima", mode="regular",
-                           snapshot=None, taken_at=when)
+    combat = event_notice(Event("combat", "Combat", 101, 102), player="Zezima", mode="regular",
+                          snapshot=None, taken_at=when).to_json()
     assert combat["icon_url"] == WIKI_IMAGES + "Combat_icon.png" and "account_type" not in combat
 
 
-def test_the_notifier_builds_no_wiki_file_name() -> None:
+def test_the_notifier_builds_no_wiki_url() -> None:
+    # Pictures and item pages come in the notice (poller.wiki is their one home).
     notifier = Path(__file__).resolve().parents[2] / "notifier"
     for source in notifier.glob("*.py"):
         text = source.read_text(encoding="utf-8")
-        assert "runescape.wiki/images" not in text, f"{source.name} builds a Wiki picture URL"
+        assert "runescape.wiki" not in text, f"{source.name} builds a Wiki URL"
