@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from . import game, plausibility
+from . import plausibility
 from .clock import utcnow
 from .errors import OSRSApiError, PlayerNotFound, error_line
 from .events import Event, Presence, decreases, derive, next_presence
-from .snapshot import Snapshot, union_layouts
+from .reference import high_water, with_ratings
+from .snapshot import Snapshot
 
 if TYPE_CHECKING:
     import threading
@@ -109,49 +110,6 @@ class RunReport:
     def exit_code(self) -> int:
         # 1 = some players failed; the rest was done and saved (SPEC "Exit codes").
         return 1 if self.failed else 0
-
-
-# -- pure helpers ---------------------------------------------------------------------------------
-
-
-def high_water(a: Snapshot, b: Snapshot) -> Snapshot:
-    """Element-wise maximum of two snapshots.
-
-    After a rollback the stored reference keeps the highest value ever seen per metric, so a
-    player re-earning levels Jagex rolled back is not announced twice — the flood of false
-    "achievements" that follows every rollback in naive trackers. Ratings (which may go down)
-    take the newest value instead.
-    """
-
-    def merge(old: Mapping[str, int], new: Mapping[str, int]) -> dict[str, int]:
-        out = dict(old)
-        for name, value in new.items():
-            prev = out.get(name)
-            if prev is None or value > prev or not game.is_monotonic(name):
-                out[name] = value
-        return out
-
-    level = max((v for v in (a.overall_level, b.overall_level) if v is not None), default=None)
-    return Snapshot(
-        skills=merge(a.skills, b.skills),
-        activities=merge(a.activities, b.activities),
-        overall_level=level,
-        ranks=b.ranks,
-        # Rows either side had: a metric the reference knew as unranked can still "appear".
-        layout=union_layouts(a.layout, b.layout),
-    )
-
-
-def with_ratings(reference: Snapshot, current: Snapshot) -> Snapshot:
-    """``reference`` with the newest value of each metric that may go down (LMS, PvP Arena).
-
-    What a rollback snapshot leaves as the reference: its gains are not folded in (they are
-    announced once the data is trusted again), and rolled-back highs are kept.
-    """
-    ratings = {k: v for k, v in current.activities.items() if not game.is_monotonic(k)}
-    if not ratings:
-        return reference
-    return dataclasses.replace(reference, activities={**reference.activities, **ratings})
 
 
 # -- the pass -------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from poller import game
 from poller.config import load_settings
 from poller.events import Derivation, Event, derive
 from poller.hiscores import parse_json
-from poller.pipeline import RunReport, high_water, run_once
+from poller.pipeline import RunReport, run_once
+from poller.reference import high_water
 from poller.rules import Rules
 from poller.settings import Settings
 from poller.snapshot import Snapshot, union_layouts

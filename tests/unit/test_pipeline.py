@@ -1,4 +1,4 @@
-"""pipeline.run_once / plan_player / high_water against a fake fetcher and a real SQLite store.
+"""pipeline.run_once / plan_player / reference.high_water against a fake fetcher and a real SQLite store.
 
 The fetcher is scripted per player (a snapshot, or an error to raise); settings come from a
 TOML file written to tmp_path, so routing, rules and ``missing_after`` are the real parser's.
@@ -18,7 +18,8 @@ from poller.config import load_settings
 from poller.errors import HiscoresUnavailable, PlayerNotFound, ValidationError
 from poller.events import Event
 from poller.hiscores import parse_json
-from poller.pipeline import PlayerResult, RunReport, high_water, run_once
+from poller.pipeline import PlayerResult, RunReport, run_once
+from poller.reference import high_water
 from poller.settings import Settings
 from poller.snapshot import OVERALL, Snapshot
 from poller.store import Store, open_store
