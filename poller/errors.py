@@ -39,6 +39,14 @@ class CacheError(OSRSApiError):
     """The HTTP cache could not be opened or written; callers fall back to no cache."""
 
 
+def one_line(exc: BaseException, limit: int | None = 300) -> str:
+    """An error's whole message folded onto one line (at most ``limit`` characters), or the
+    exception's type when it says nothing: for logs and messages that quote a driver or a
+    server, whose text often spans lines."""
+    text = " ".join(str(exc).split())
+    return (text if limit is None else text[:limit]) or type(exc).__name__
+
+
 def error_line(exc: BaseException) -> str:
     """An error as one short line for a report: its message's first line (at most 300
     characters), or the exception's type when it says nothing."""

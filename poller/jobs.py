@@ -31,6 +31,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .clock import utcnow
+from .errors import one_line
 from .passes import Batch, Players, run_pass
 from .timing import Timing, claim_limit, make_timing, new_owner, window_start
 
@@ -363,6 +364,3 @@ class Jobs:
             log.warning("%s: run metrics not recorded: %s", kind, one_line(exc))
 
 
-def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:300] or type(exc).__name__

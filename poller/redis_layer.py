@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .errors import one_line
+
 if TYPE_CHECKING:
     from .http import HttpConfig
     from .pipeline import RunReport
@@ -198,7 +200,7 @@ class RedisLayer:
             log.warning(
                 "Redis %s unavailable (%s: %s); using the local HTTP cache, rate limit and "
                 "lock, and not publishing events, for now. Nothing is lost: events stay in the "
-                "outbox.", self.display, type(exc).__name__, _one_line(exc),
+                "outbox.", self.display, type(exc).__name__, one_line(exc, 200),
             )
 
     def _ok(self) -> None:
@@ -234,7 +236,7 @@ class RedisLayer:
         try:
             self.client().ping()
         except self.errors as exc:
-            return f"Redis {self.display}: {type(exc).__name__}: {_one_line(exc)}"
+            return f"Redis {self.display}: {type(exc).__name__}: {one_line(exc, 200)}"
         return None
 
     def close(self) -> None:
@@ -455,6 +457,3 @@ def run_lock(store: Store, layer: RedisLayer | None, name: str = "poll") -> Iter
             yield
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:200] or type(exc).__name__

@@ -24,7 +24,8 @@ from datetime import timedelta, timezone
 from typing import TYPE_CHECKING
 
 from .clock import utcnow
-from .jobs import Jobs, Parts, one_line
+from .errors import one_line
+from .jobs import Jobs, Parts
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.blocking import BlockingScheduler

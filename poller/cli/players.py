@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 import click
 
@@ -63,6 +62,7 @@ def players_rename(obj: Context, old: str, new: str) -> None:
     Example:
       osrs-notify players rename "Old Name" "New Name"
     """
+    from ..clock import utcnow
     from ..names import normalize_name, validate_player_name
     from ..store import StoreError
 
@@ -74,7 +74,7 @@ def players_rename(obj: Context, old: str, new: str) -> None:
     with closing(obj.open_store()) as store:
         try:
             with store.lock("poll"):
-                store.rename_player(old, new, datetime.now(timezone.utc))
+                store.rename_player(old, new, utcnow())
         except StoreError as exc:
             raise UserError(str(exc)) from exc
     click.echo(f"Renamed {old} → {new}; history carried over.")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import click
@@ -42,6 +42,7 @@ def price(obj: Context, item: str, as_json: bool) -> None:
       osrs-notify price "twisted bow"
       osrs-notify price 13190 --json
     """
+    from ..clock import utcnow
     from ..errors import OSRSApiError
     from ..http import HttpClient
     from ..item_refresh import refresh_items
@@ -56,7 +57,7 @@ def price(obj: Context, item: str, as_json: bool) -> None:
     if obj.has_config() and not settings.contact.strip():
         click.echo(f"warning: {CONTACT_WARNING}", err=True)
     wiki = PricesClient(HttpClient(wiki_http_config(settings)), settings.prices_endpoint)
-    now = datetime.now(timezone.utc)
+    now = utcnow()
 
     store = _open_store(settings)
     try:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote
 
+from ..errors import one_line
 from ..redact import mask_dsn, scrub
 from .orm import pw
 from .values import DatabaseFull, StoreError
@@ -231,11 +232,6 @@ def _postgres_class() -> type[pw.PostgresqlDatabase]:
     return _Database
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
 def first_cause(exc: BaseException) -> BaseException:
     """The error that started a failure rather than the failed ROLLBACK it provoked (see
     ``_ROLLBACK_ECHOES``): follows the implicit chain past each echo."""
@@ -251,7 +247,7 @@ def first_cause(exc: BaseException) -> BaseException:
 def is_disk_full(exc: BaseException) -> bool:
     """Whether a database failure comes down to a full disk."""
     cause = first_cause(exc)
-    return _disk_full(cause, _one_line(cause))
+    return _disk_full(cause, one_line(cause, None))
 
 
 def _disk_full(exc: BaseException, text: str) -> bool:
@@ -269,7 +265,7 @@ def database_error(exc: BaseException, target: Target, context: str) -> StoreErr
     cause = first_cause(exc)
     if isinstance(cause, StoreError):
         return cause  # already one line (a migration step that failed, say)
-    text = scrub(_one_line(cause), target.location)
+    text = scrub(one_line(cause, None), target.location)
     if _disk_full(cause, text):
         if target.kind == "postgresql":
             return DatabaseFull(

@@ -1,4 +1,4 @@
-"""pipeline.run_once / plan_player / reference.high_water against a fake fetcher and a real SQLite store.
+"""pipeline.run_once / plan_player / reference.high_water: a fake fetcher, a real SQLite store.
 
 The fetcher is scripted per player (a snapshot, or an error to raise); settings come from a
 TOML file written to tmp_path, so routing, rules and ``missing_after`` are the real parser's.
