@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 import requests
 
-from notifier.webhook import DEFAULT_API_BASE, WebhookAddress, mask_url
+from notifier.webhook import DEFAULT_API_BASE, TokenMaskingFilter, WebhookAddress, mask_url
 
 __all__ = [
     "DEFAULT_BAN_PAUSE",
@@ -89,22 +89,7 @@ class SendResult:
         return self.outcome in ("retry", "paused")
 
 
-class _MaskTokens(logging.Filter):
-    """Masks webhook tokens in records of loggers we do not own: at DEBUG, urllib3 logs every
-    request line with its path, and the path of a webhook request holds the token."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:  # a malformed record is the logging module's problem, not ours
-            return True
-        masked = mask_url(text)
-        if masked != text:
-            record.msg, record.args = masked, None
-        return True
-
-
-_MASK_TOKENS = _MaskTokens()
+_MASK_TOKENS = TokenMaskingFilter()
 _LIBRARY_LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry")
 
 

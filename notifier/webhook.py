@@ -10,6 +10,7 @@ This module imports nothing from ``poller``: the notifier knows Discord, not his
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
@@ -196,3 +197,19 @@ def mask_url(text: str) -> str:
         return f"{m['prefix']}{m['id'][:3]}…/{MASKED_TOKEN}"
 
     return _TEXT_WEBHOOK.sub(hide, text)
+
+
+class TokenMaskingFilter(logging.Filter):
+    """Masks webhook tokens in every record it sees: the one filter, on the CLI's log handler
+    (whoever logged the line) and on urllib3's loggers (at DEBUG they log each request line,
+    and a webhook request's path holds the token)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed record is the logging module's problem, not ours
+            return True
+        masked = mask_url(text)
+        if masked != text:
+            record.msg, record.args = masked, None
+        return True

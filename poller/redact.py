@@ -1,13 +1,13 @@
 """Keeping secrets off screens and out of logs: database/Redis URLs shown without their password,
-a driver's error text scrubbed of it, and the one log filter that masks webhook tokens.
+and a driver's error text scrubbed of it.
 
-Webhook URLs themselves are parsed and masked by :mod:`notifier.webhook` (the notifier imports
-nothing from ``poller``, so that masking lives there and this module uses it).
+Webhook URLs and tokens are parsed and masked by :mod:`notifier.webhook`, which owns them (the
+notifier imports nothing from ``poller``): its ``TokenMaskingFilter`` is the one log filter,
+on the CLI's handler and on urllib3's loggers alike.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -51,22 +51,3 @@ def scrub(text: str, url: str) -> str:
     for secret in dsn_secrets(url):
         text = text.replace(secret, "****")
     return text
-
-
-class MaskingFilter(logging.Filter):
-    """Last line of defence: no webhook token reaches a log line, whoever logged it.
-
-    (``notifier.sender`` puts its own copy on urllib3's loggers: the notifier may not import
-    ``poller``.)"""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from notifier.webhook import mask_url  # only once something is logged
-
-        try:
-            text = record.getMessage()
-        except Exception:  # a malformed record is the logging module's problem, not ours
-            return True
-        masked = mask_url(text)
-        if masked != text:
-            record.msg, record.args = masked, None
-        return True

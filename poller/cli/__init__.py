@@ -31,9 +31,9 @@ def setup_logging(verbosity: int, debug: bool) -> None:
     level = logging.DEBUG if debug else logging.INFO if verbosity else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    from ..redact import MaskingFilter
+    from notifier.webhook import TokenMaskingFilter
 
-    handler.addFilter(MaskingFilter())
+    handler.addFilter(TokenMaskingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -8,6 +8,7 @@ from datetime import timedelta, timezone
 
 import pytest
 
+from notifier.webhook import TokenMaskingFilter
 from poller.clock import utcnow
 from poller.names import (
     DEFAULT_MODE,
@@ -16,7 +17,7 @@ from poller.names import (
     normalize_name,
     validate_player_name,
 )
-from poller.redact import MaskingFilter, dsn_secrets, mask_dsn, scrub
+from poller.redact import dsn_secrets, mask_dsn, scrub
 
 TOKEN = "FAKE_TOKEN_" + "a" * 57
 HOOK = f"https://discord.com/api/webhooks/123456789012345678/{TOKEN}"
@@ -92,11 +93,11 @@ def test_scrub_removes_every_spelling_of_the_password() -> None:
 
 def test_masking_filter_hides_webhook_tokens_in_any_log_record() -> None:
     record = logging.LogRecord("urllib3", logging.DEBUG, __file__, 1, "GET %s 204", (HOOK,), None)
-    assert MaskingFilter().filter(record) is True
+    assert TokenMaskingFilter().filter(record) is True
     line = record.getMessage()
     assert TOKEN not in line and "webhooks/123…/****" in line
     plain = logging.LogRecord("x", logging.INFO, __file__, 1, "%d players", (3,), None)
-    MaskingFilter().filter(plain)
+    TokenMaskingFilter().filter(plain)
     assert plain.args == (3,) and plain.getMessage() == "3 players"  # untouched
 
 
