@@ -26,22 +26,24 @@ This module imports nothing from ``poller``.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import requests
 
-from notifier.webhook import DEFAULT_API_BASE, TokenMaskingFilter, WebhookAddress, mask_url
+from notifier.attachments import MAX_ATTACHMENT, Attachment, encode_body
+from notifier.discord_reply import as_float, as_int, describe, json_object, one_line, truthy
+from notifier.webhook import DEFAULT_API_BASE, TokenMaskingFilter, WebhookAddress
 
 __all__ = [
+    "Attachment",
     "DEFAULT_BAN_PAUSE",
+    "UNKNOWN_MESSAGE",
     "MAX_TRIES",
     "Outcome",
     "SendResult",
@@ -51,13 +53,15 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["sent", "retry", "disable", "reject", "too_large", "paused"]
+Outcome = Literal[
+    "sent", "retry", "disable", "reject", "too_large", "paused", "unknown_message"
+]
 
 MAX_TRIES = 3  # HTTP requests per send() at most (the first try and two after 429s)
 DEFAULT_BAN_PAUSE = 3600.0  # an edge ban lasts "about an hour" in every report of one
 UNKNOWN_WEBHOOK = 10015
 INVALID_WEBHOOK_TOKEN = 50027
-_MAX_ERROR = 500  # characters of error text kept on a message
+UNKNOWN_MESSAGE = 10008  # an edit of a message deleted since
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ class SendResult:
     @property
     def permanent(self) -> bool:
         """Sending the same body to the same URL again would fail the same way."""
-        return self.outcome in ("disable", "reject", "too_large")
+        return self.outcome in ("disable", "reject", "too_large", "unknown_message")
 
     @property
     def transient(self) -> bool:
@@ -124,75 +128,6 @@ def backoff(
     exponent = min(max(attempts, 1) - 1, 60)  # 2**60 · base is far past any cap
     ceiling = min(cap, base * (2.0**exponent))
     return min(cap, max(floor, rng() * ceiling))
-
-
-def _float(value: object) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _int(value: object) -> int | None:
-    number = _float(value)
-    return None if number is None else int(number)
-
-
-def _truthy(value: object) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
-
-
-def _one_line(text: str) -> str:
-    """Masked, single-line, bounded: fit for a log line or the outbox's error column."""
-    line = " ".join(mask_url(text).split())
-    return line if len(line) <= _MAX_ERROR else line[: _MAX_ERROR - 1] + "…"
-
-
-def _json_object(resp: requests.Response) -> dict[str, Any] | None:
-    """The body as a JSON object, or None when it is anything else (an HTML page, empty, ...)."""
-    if "json" not in resp.headers.get("Content-Type", "").lower():
-        return None
-    try:
-        doc = resp.json()
-    except ValueError:
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
-def _flatten_errors(errors: object, path: tuple[str, ...] = (), depth: int = 0) -> list[str]:
-    """Discord's nested ``errors`` tree → ["embeds.0.description: Must be 4096 or fewer ..."]."""
-    found: list[str] = []
-    if not isinstance(errors, Mapping) or depth > 20:
-        return found
-    for key, value in errors.items():
-        if key == "_errors" and isinstance(value, list):
-            where = ".".join(path) or "body"
-            for item in value:
-                text = item.get("message") if isinstance(item, Mapping) else item
-                found.append(f"{where}: {str(text).rstrip('.')}")
-        else:
-            found.extend(_flatten_errors(value, (*path, str(key)), depth + 1))
-    return found
-
-
-def _describe(resp: requests.Response, doc: dict[str, Any] | None) -> str:
-    """"400 Invalid Form Body (50035): embeds.0.description: Must be 4096 or fewer in length"."""
-    status = resp.status_code
-    if doc is None:
-        text = (resp.text or "").strip()
-        if text and not text.startswith("<"):  # an HTML page says nothing useful in one line
-            return _one_line(f"{status} {resp.reason or ''}: {text[:120]}")
-        return _one_line(f"{status} {resp.reason or 'error'} (not Discord's JSON)")
-    message = str(doc.get("message") or resp.reason or "error").rstrip(".")
-    code = doc.get("code")
-    line = f"{status} {message}" + (f" ({code})" if code not in (None, "") else "")
-    details = _flatten_errors(doc.get("errors"))
-    if details:
-        line += ": " + "; ".join(details)
-    return _one_line(line)
 
 
 class WebhookSender:
@@ -275,10 +210,10 @@ class WebhookSender:
         return (wait, why) if wait > 0 else (0.0, "")
 
     def _update_bucket(self, webhook_id: str, headers: Mapping[str, str], now: float) -> None:
-        remaining = _int(headers.get("X-RateLimit-Remaining"))
-        reset_after = _float(headers.get("X-RateLimit-Reset-After"))
+        remaining = as_int(headers.get("X-RateLimit-Remaining"))
+        reset_after = as_float(headers.get("X-RateLimit-Reset-After"))
         if reset_after is None:
-            reset = _float(headers.get("X-RateLimit-Reset"))
+            reset = as_float(headers.get("X-RateLimit-Reset"))
             if reset is not None:
                 reset_after = max(0.0, reset - self._wall())
         if remaining is None and reset_after is None:
@@ -291,7 +226,7 @@ class WebhookSender:
             bucket = self._buckets.setdefault(key, _Bucket())
             if remaining is not None:
                 bucket.remaining = remaining
-            limit = _int(headers.get("X-RateLimit-Limit"))
+            limit = as_int(headers.get("X-RateLimit-Limit"))
             if limit is not None:
                 bucket.limit = limit
             if reset_after is not None:
@@ -325,8 +260,42 @@ class WebhookSender:
         body: Mapping[str, Any],
         *,
         thread_id: str | None = None,
+        files: Sequence[Attachment] = (),
     ) -> SendResult:
-        """POST ``body`` as JSON to the webhook (``?wait=true``, and ``thread_id`` when given)."""
+        """POST ``body`` to the webhook (``?wait=true``, so ``message_id`` is set, and
+        ``thread_id`` when given): as JSON, or with ``files`` as Discord's multipart form
+        (``payload_json`` and ``files[n]``), where an embed can show ``attachment://chart.png``."""
+        url = address.url(self.api_base)
+        return self._request("POST", address, url, body, thread_id, files, bucket=address.id)
+
+    def edit(
+        self,
+        address: WebhookAddress,
+        message_id: str,
+        body: Mapping[str, Any],
+        *,
+        thread_id: str | None = None,
+        files: Sequence[Attachment] = (),
+    ) -> SendResult:
+        """PATCH a message this webhook posted (``thread_id`` when it is in a thread). With
+        ``files`` they replace the message's attachments. Returns ``unknown_message`` when the
+        message is gone (deleted in the channel): the caller posts afresh."""
+        url = f"{address.url(self.api_base)}/messages/{message_id}"
+        # Editing is its own route at Discord, so its own bucket here.
+        bucket = f"{address.id}/edit"
+        return self._request("PATCH", address, url, body, thread_id, files, bucket=bucket)
+
+    def _request(
+        self,
+        method: Literal["POST", "PATCH"],
+        address: WebhookAddress,
+        url: str,
+        body: Mapping[str, Any],
+        thread_id: str | None,
+        files: Sequence[Attachment],
+        *,
+        bucket: str,
+    ) -> SendResult:
         start = self._clock()
         attempts = 0
         status: int | None = None
@@ -337,22 +306,25 @@ class WebhookSender:
             )
 
         try:
-            payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            payload, content_type = encode_body(body, files)
         except (TypeError, ValueError) as exc:
-            return result("reject", _one_line(f"message body is not JSON: {exc}"))
+            return result("reject", one_line(f"message body is not JSON: {exc}"))
+        big = [f for f in files if len(f.data) > MAX_ATTACHMENT]
+        if big:
+            error = f"{big[0].filename} is {len(big[0].data):,} bytes, over {MAX_ATTACHMENT:,}"
+            return result("too_large", error)
         params = {"wait": "true"}
         if thread_id is not None:
             params["thread_id"] = str(thread_id)
-        headers = {"Content-Type": "application/json", "User-Agent": self.user_agent}
-        url = address.url(self.api_base)
+        headers = {"Content-Type": content_type, "User-Agent": self.user_agent}
         hook = address.masked
 
-        with self._hook_lock(address.id):
+        with self._hook_lock(address.id):  # a post and an edit of one webhook never overlap
             while True:
                 # Wait out an empty bucket or a global pause first; after one sleep the wait must
                 # be over (else another thread paused everything meanwhile: give up for now).
                 for slept in (False, True):
-                    wait, why = self._wait_for(address.id)
+                    wait, why = self._wait_for(bucket)
                     if wait <= 0:
                         break
                     if slept or wait > self.max_wait:
@@ -364,42 +336,43 @@ class WebhookSender:
 
                 attempts += 1
                 try:
-                    resp = self.session.post(
-                        url, params=params, data=payload, headers=headers, timeout=self.timeout
+                    resp = self.session.request(
+                        method, url, params=params, data=payload, headers=headers,
+                        timeout=self.timeout,
                     )
                 except requests.Timeout as exc:
-                    error = _one_line(f"timed out after {self.timeout:g} s: {exc}")
+                    error = one_line(f"timed out after {self.timeout:g} s: {exc}")
                     log.warning("webhook %s: %s", hook, error)
                     return result("retry", error)
                 except requests.RequestException as exc:
-                    error = _one_line(f"connection failed: {type(exc).__name__}: {exc}")
+                    error = one_line(f"connection failed: {type(exc).__name__}: {exc}")
                     log.warning("webhook %s: %s", hook, error)
                     return result("retry", error)
 
                 now = self._clock()
                 status = resp.status_code
-                log.debug("webhook %s: POST attempt %d → %d", hook, attempts, status)
+                log.debug("webhook %s: %s attempt %d → %d", hook, method, attempts, status)
 
                 if status == 429:
-                    doc = _json_object(resp)
+                    doc = json_object(resp)
                     if doc is None:
                         return self._edge_ban(hook, resp, result)
-                    retry_after = _float(doc.get("retry_after"))
+                    retry_after = as_float(doc.get("retry_after"))
                     if retry_after is None:
-                        retry_after = _float(resp.headers.get("Retry-After"))
+                        retry_after = as_float(resp.headers.get("Retry-After"))
                     if retry_after is None:
-                        retry_after = _float(resp.headers.get("X-RateLimit-Reset-After"))
+                        retry_after = as_float(resp.headers.get("X-RateLimit-Reset-After"))
                     retry_after = max(0.0, retry_after if retry_after is not None else 1.0)
                     is_global = (
-                        _truthy(doc.get("global"))
-                        or _truthy(resp.headers.get("X-RateLimit-Global"))
+                        truthy(doc.get("global"))
+                        or truthy(resp.headers.get("X-RateLimit-Global"))
                         or resp.headers.get("X-RateLimit-Scope", "").lower() == "global"
                     )
                     if is_global:  # the headers then describe the global limit, not the bucket
                         self.pause_all(retry_after)
                     else:
-                        self._update_bucket(address.id, resp.headers, now)
-                        self._hold_bucket(address.id, now + retry_after)
+                        self._update_bucket(bucket, resp.headers, now)
+                        self._hold_bucket(bucket, now + retry_after)
                     scope = "global" if is_global else "webhook"
                     msg = f"429 rate limited ({scope}): retry after {retry_after:.3f} s"
                     if attempts >= MAX_TRIES or retry_after > self.max_wait:
@@ -408,19 +381,22 @@ class WebhookSender:
                     log.info("webhook %s: %s; waiting", hook, msg)
                     continue
 
-                self._update_bucket(address.id, resp.headers, now)
+                self._update_bucket(bucket, resp.headers, now)
                 if 200 <= status < 300:
-                    doc = _json_object(resp)
+                    doc = json_object(resp)
                     message_id = doc.get("id") if doc else None
                     return result("sent", message_id=str(message_id) if message_id else None)
-                doc = _json_object(resp)
-                error = _describe(resp, doc)
+                doc = json_object(resp)
+                error = describe(resp, doc)
                 if status >= 500:
                     log.warning("webhook %s: Discord server error: %s", hook, error)
-                    retry_after = _float(resp.headers.get("Retry-After"))
+                    retry_after = as_float(resp.headers.get("Retry-After"))
                     return result("retry", error, retry_after=retry_after)
+                code = doc.get("code") if doc else None
+                if status == 404 and code == UNKNOWN_MESSAGE:
+                    log.info("webhook %s: the message to edit is gone: %s", hook, error)
+                    return result("unknown_message", error)
                 if status in (401, 404):
-                    code = doc.get("code") if doc else None
                     if code not in (UNKNOWN_WEBHOOK, INVALID_WEBHOOK_TOKEN):
                         error += " (not Discord's webhook error: is DISCORD_API_BASE right?)"
                     log.error(
@@ -439,7 +415,7 @@ class WebhookSender:
     def _edge_ban(
         self, hook: str, resp: requests.Response, result: Callable[..., SendResult]
     ) -> SendResult:
-        pause = max(self.ban_pause, _float(resp.headers.get("Retry-After")) or 0.0)
+        pause = max(self.ban_pause, as_float(resp.headers.get("Retry-After")) or 0.0)
         self.pause_all(pause)
         error = (
             f"429 with a non-JSON body: Discord's edge (Cloudflare) has banned this IP for a "
