@@ -6,6 +6,7 @@ limits, buckets and headers, faults, auth errors and the record of delivered mes
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
@@ -17,7 +18,13 @@ import pytest
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e" / "osrs"))
-from fake_discord import BAN_HTML, FakeDiscord  # noqa: E402
+from fake_discord import (  # noqa: E402
+    BAN_HTML,
+    EDIT_BUCKET_HASH,
+    MAX_FILE,
+    PNG_MAGIC,
+    FakeDiscord,
+)
 
 from notifier.sender import WebhookSender  # noqa: E402
 from notifier.webhook import parse_webhook_url  # noqa: E402
@@ -333,3 +340,134 @@ def test_sender_keeps_inside_the_bucket_and_never_logs_the_token(
         assert gone.outcome == "disable" and gone.error == "404 Unknown Webhook (10015)"
     assert "POST /api/v10/webhooks/" in caplog.text  # urllib3's request lines were logged...
     assert hook.token not in caplog.text  # ...with the token masked
+
+
+# --- files (multipart) and edits ----------------------------------------------------------------
+
+PNG = PNG_MAGIC + b"\0" * 64  # the fake checks the magic bytes only
+CHART = {"allowed_mentions": {"parse": []},
+         "embeds": [{"title": "t", "image": {"url": "attachment://chart.png"}}]}
+
+
+def upload(http: requests.Session, discord: FakeDiscord, hook_id: str, payload: object,
+           files: dict | None = None, *, method: str = "POST", message_id: str | None = None,
+           raw_payload: str | None = None):
+    url = f"{discord.api_base}/webhooks/{hook_id}/{discord.token(hook_id)}"
+    if message_id is not None:
+        url += f"/messages/{message_id}"
+    text = raw_payload if raw_payload is not None else json.dumps(payload)
+    files = {"files[0]": ("chart.png", PNG, "image/png")} if files is None else files
+    if not files:  # no file: plain JSON, as Discord takes it too
+        return http.request(method, url, params={"wait": "true"}, json=payload, timeout=5)
+    return http.request(method, url, params={"wait": "true"}, data={"payload_json": text},
+                        files=files, timeout=5)
+
+
+def test_a_message_with_a_png_is_accepted_and_recorded(discord: FakeDiscord, http) -> None:
+    hook = discord.add_webhook()
+    resp = upload(http, discord, hook.id, CHART)
+    assert resp.status_code == 200, resp.text
+    doc = resp.json()
+    [attachment] = doc["attachments"]
+    assert attachment["filename"] == "chart.png" and attachment["size"] == len(PNG)
+    [delivery] = discord.messages
+    assert delivery.message_id == doc["id"] and delivery.body == CHART
+    assert [(f.filename, f.data) for f in delivery.files] == [("chart.png", PNG)]
+    assert discord.message(doc["id"]) == delivery
+
+
+def test_a_file_alone_is_a_message(discord: FakeDiscord, http) -> None:
+    hook = discord.add_webhook()
+    assert upload(http, discord, hook.id, {"allowed_mentions": {"parse": []}}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("payload", "files", "raw", "status", "code", "where"),
+    [
+        (CHART, {"files[0]": ("chart.png", b"GIF89a....", "image/png")}, None, 400, 50035,
+         "files[0]"),
+        ({**CHART, "embeds": [{"image": {"url": "attachment://other.png"}}]}, None, None, 400,
+         50035, "embeds.0.image.url"),
+        ({**CHART, "embeds": [{"title": "x" * 257, "thumbnail": {"url": "attachment://chart.png"}}]},
+         None, None, 400, 50035, "embeds.0.title"),
+        (None, None, "{not json", 400, 50109, None),
+        (CHART, {"files[0]": ("chart.png", PNG, "image/png"),
+                 "extra": ("a.txt", b"x", "text/plain")}, None, 400, 50035, "extra"),
+        (CHART, {"files[0]": ("", PNG, "image/png")}, None, 400, 50035, "files[0]"),
+        ({"embeds": CHART["embeds"]}, None, None, 400, 50035, "allowed_mentions"),
+        ({**CHART, "attachments": [{"id": 5}]}, None, None, 400, 50035, "attachments.0.id"),
+    ],
+    ids=["not-png", "unknown-attachment-name", "over-limits", "bad-json", "stray-field",
+         "no-filename", "mentions-policy", "attachments-id"],
+)
+def test_bad_multipart_is_refused_like_discord(
+    discord: FakeDiscord, http, payload, files, raw, status, code, where
+) -> None:
+    hook = discord.add_webhook()
+    resp = upload(http, discord, hook.id, payload, files, raw_payload=raw)
+    assert resp.status_code == status, resp.text
+    doc = resp.json()
+    assert doc["code"] == code
+    if where is not None:
+        node = doc["errors"]
+        for part in where.split("."):
+            node = node[part]
+        assert node["_errors"]
+    assert discord.messages == []
+
+
+def test_malformed_form_and_oversized_file(discord: FakeDiscord, http) -> None:
+    hook = discord.add_webhook()
+    url = f"{discord.api_base}/webhooks/{hook.id}/{hook.token}"
+    resp = http.post(url, data=b"--xyz\r\nno headers here--xyz--\r\n",
+                     headers={"Content-Type": "multipart/form-data; boundary=xyz"}, timeout=5)
+    assert resp.status_code == 400 and resp.json()["code"] == 50035
+    big = PNG + b"\0" * MAX_FILE
+    resp = upload(http, discord, hook.id, CHART, {"files[0]": ("chart.png", big, "image/png")})
+    assert resp.status_code == 413 and resp.json()["code"] == 40005
+    assert discord.messages == []
+
+
+def test_edit_replaces_the_body_and_the_file(discord: FakeDiscord, http) -> None:
+    hook = discord.add_webhook()
+    first = upload(http, discord, hook.id, CHART).json()
+    new_png = PNG + b"new"
+    edit = {"embeds": [{"title": "t2", "image": {"url": "attachment://chart.png"}}],
+            "attachments": [{"id": 0, "filename": "chart.png"}]}
+    resp = upload(http, discord, hook.id, edit, {"files[0]": ("chart.png", new_png, "image/png")},
+                  method="PATCH", message_id=first["id"])
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["X-RateLimit-Bucket"] == EDIT_BUCKET_HASH  # its own route and bucket
+    current = discord.message(first["id"])
+    assert current is not None and current.body["embeds"][0]["title"] == "t2"
+    assert [f.data for f in current.files] == [new_png]  # the old chart is gone, not kept beside
+    assert len(discord.messages) == 1 and discord.edits == [current]
+    # An edit without "attachments" keeps the files; one that drops them all cannot leave the
+    # embed referring to the file.
+    resp = upload(http, discord, hook.id, {"content": "c"}, {}, method="PATCH",
+                  message_id=first["id"])
+    assert resp.status_code == 200 and [a["filename"] for a in resp.json()["attachments"]] == [
+        "chart.png"
+    ]
+    resp = upload(http, discord, hook.id, {"attachments": []}, {}, method="PATCH",
+                  message_id=first["id"])
+    assert resp.status_code == 400 and "embeds" in resp.json()["errors"]
+
+
+def test_editing_a_deleted_or_foreign_message_is_unknown_message(discord: FakeDiscord, http):
+    hook, other = discord.add_webhook(), discord.add_webhook()
+    first = upload(http, discord, hook.id, CHART).json()
+    resp = upload(http, discord, other.id, CHART, method="PATCH", message_id=first["id"])
+    assert resp.status_code == 404 and resp.json()["code"] == 10008
+    discord.delete_message(first["id"])
+    resp = upload(http, discord, hook.id, CHART, method="PATCH", message_id=first["id"])
+    assert resp.status_code == 404 and resp.json() == {"message": "Unknown Message",
+                                                       "code": 10008}
+    assert discord.message(first["id"]) is None and discord.edits == []
+
+
+def test_posting_to_a_message_url_is_405(discord: FakeDiscord, http) -> None:
+    hook = discord.add_webhook()
+    first = upload(http, discord, hook.id, CHART).json()
+    resp = upload(http, discord, hook.id, CHART, method="POST", message_id=first["id"])
+    assert resp.status_code == 405

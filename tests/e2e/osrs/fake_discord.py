@@ -11,13 +11,21 @@ It behaves like the real one where osrs-notify can tell the difference:
   nested ``errors`` tree, so the sender's error text is what a real failure would show. Our own
   rule is enforced too: ``allowed_mentions`` must be ``{"parse": []}``.
 - A body over ``max_body`` bytes → 413 (40005).
+- Files, as Discord's multipart form (``payload_json`` + ``files[n]``): payload_json must be valid
+  JSON within the limits above, every file a PNG (magic bytes; we only upload charts) of at most
+  ``MAX_FILE`` bytes (413 over it), and every embed's ``attachment://name`` image or thumbnail must
+  name a file the message has. A malformed form or a stray field → 400.
+- ``PATCH .../webhooks/{id}/{token}/messages/{message_id}`` edits a stored message (its own rate
+  bucket, as at Discord); ``delete_message(id)`` removes one, after which an edit gets 404
+  ``Unknown Message`` (10008), as when someone deletes it in the channel.
 - Every webhook has a bucket of ``bucket_limit`` requests per ``bucket_window`` seconds (5 per 2 s)
   with real ``X-RateLimit-*`` headers on every response, and a JSON 429 when it is exceeded.
 - Faults: ``fail_next(n, status)``, ``outage(on)`` (503s, or dropped connections), ``ban(on)``
   (429 with Cloudflare's HTML page), ``delete(id)``, ``delay(seconds)``.
 
-Every accepted message is recorded (``messages``), and every request (``requests``), so a test can
-count deliveries exactly. Thread-safe: the server is a ThreadingHTTPServer.
+Every accepted message is recorded (``messages``; edits in ``edits``, the current version of each
+in ``message(id)``), and every request (``requests``), so a test can count deliveries exactly.
+Thread-safe: the server is a ThreadingHTTPServer.
 """
 
 from __future__ import annotations
@@ -25,13 +33,14 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 import secrets
 import socket
 import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -44,6 +53,10 @@ BAN_HTML = (
 )
 # One route, one hash: Discord's bucket names leave out the webhook id, which tells them apart.
 BUCKET_HASH = "f3a9c1d07e5b2a46c8d91e0b7a3f5c21"
+EDIT_BUCKET_HASH = "0c7e4b19d2a85f36e1b90a4d7c2f8e53"
+MAX_FILE = 10 * 1024 * 1024  # Discord's per-file upload limit for a server without boosts
+MAX_UPLOAD = 3 * MAX_FILE  # a multipart request over this is not even read (413)
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 LIMITS = {
@@ -71,14 +84,26 @@ class Webhook:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """One part of a multipart body; a stored file once ``id`` is set."""
+
+    field: str
+    filename: str
+    content_type: str
+    data: bytes
+    id: str = ""
+
+
+@dataclass(frozen=True)
 class Delivery:
-    """One accepted message."""
+    """One accepted message (or one edit of it)."""
 
     webhook_id: str
     body: dict[str, Any]
     thread_id: str | None
     time: float  # epoch seconds
     message_id: str
+    files: tuple[Upload, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,8 +148,11 @@ class _Errors:
         return len(value)
 
 
-def validate_message(body: object, *, require_no_mentions: bool = True) -> tuple[int, dict] | None:
-    """None when Discord would accept ``body``; else (status, error JSON) as Discord answers."""
+def validate_message(
+    body: object, *, require_no_mentions: bool = True, has_files: bool = False
+) -> tuple[int, dict] | None:
+    """None when Discord would accept ``body`` (with files, when ``has_files``); else (status,
+    error JSON) as Discord answers."""
     if not isinstance(body, dict):
         return 400, {"message": "Cannot send an empty message", "code": 50006}
     errors = _Errors()
@@ -171,9 +199,89 @@ def validate_message(body: object, *, require_no_mentions: bool = True) -> tuple
         )
     if errors.tree:
         return 400, {"message": "Invalid Form Body", "code": 50035, "errors": errors.tree}
-    if not content and not embeds:
+    if not content and not embeds and not has_files:
         return 400, {"message": "Cannot send an empty message", "code": 50006}
     return None
+
+
+def _form_error(path: tuple[str | int, ...], message: str) -> tuple[int, dict]:
+    errors = _Errors()
+    errors.add(path, "OSRS_NOTIFY_POLICY" if path else "MULTIPART_INVALID", message)
+    return 400, {"message": "Invalid Form Body", "code": 50035, "errors": errors.tree}
+
+
+def parse_multipart(content_type: str, raw: bytes) -> list[Upload] | None:
+    """The parts of a multipart/form-data body, or None when it is malformed."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if match is None:
+        return None
+    chunks = raw.split(b"--" + match.group(1).encode("latin-1"))
+    if len(chunks) < 3 or chunks[0] not in (b"", b"\r\n") or not chunks[-1].startswith(b"--"):
+        return None
+    parts = []
+    for chunk in chunks[1:-1]:
+        if not (chunk.startswith(b"\r\n") and chunk.endswith(b"\r\n")):
+            return None
+        head, sep, data = chunk[2:-2].partition(b"\r\n\r\n")
+        if not sep:
+            return None
+        headers = {}
+        for line in head.decode("utf-8", "replace").split("\r\n"):
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+        disposition = headers.get("content-disposition", "")
+        name = re.search(r'(?:^|;)\s*name="([^"]*)"', disposition)
+        filename = re.search(r'filename="([^"]*)"', disposition)
+        if not disposition.startswith("form-data") or name is None:
+            return None
+        parts.append(Upload(name.group(1), filename.group(1) if filename else "",
+                            headers.get("content-type", ""), data))
+    return parts
+
+
+def check_files(
+    body: dict[str, Any], uploads: list[Upload], kept: tuple[Upload, ...]
+) -> tuple[tuple[int, dict] | None, tuple[Upload, ...]]:
+    """(refusal or None, the message's files afterwards). ``kept`` are the files of the message
+    being edited: on an edit, a body's ``attachments`` list says which of them stay."""
+    new: dict[int, Upload] = {}
+    for up in uploads:
+        match = re.fullmatch(r"files\[(\d+)\]", up.field)
+        if match is None:
+            return _form_error((up.field,), "Unknown form field."), ()
+        if len(up.data) > MAX_FILE:
+            return (413, {"message": "Request entity too large", "code": 40005}), ()
+        if not up.filename:
+            return _form_error((up.field,), "A file needs a filename."), ()
+        if not up.data.startswith(PNG_MAGIC):
+            return _form_error((up.field,), "Must be a PNG image (we only upload charts)."), ()
+        new[int(match.group(1))] = up
+    files = list(kept)
+    listed = body.get("attachments")
+    if listed is not None:
+        if not isinstance(listed, list):
+            return _form_error(("attachments",), "Must be an array."), ()
+        by_id = {f.id: f for f in kept}
+        files = []
+        for i, item in enumerate(listed):
+            ref = str(item.get("id")) if isinstance(item, dict) else ""
+            if ref in by_id:
+                files.append(by_id[ref])
+            elif ref.isdigit() and int(ref) in new:
+                files.append(new.pop(int(ref)))
+            else:
+                return _form_error(("attachments", i, "id"), "Unknown attachment."), ()
+    files.extend(new.values())
+    names = {f.filename for f in files}
+    for i, embed in enumerate(body.get("embeds") or []):
+        for key in ("image", "thumbnail"):
+            url = (embed.get(key) or {}).get("url", "") if isinstance(embed, dict) else ""
+            if isinstance(url, str) and url.startswith("attachment://"):
+                if url.removeprefix("attachment://") not in names:
+                    return _form_error(
+                        ("embeds", i, key, "url"), f"No attached file is named {url[13:]!r}."
+                    ), ()
+    return None, tuple(files)
 
 
 def _validate_embed(errors: _Errors, i: int, embed: object) -> int:
@@ -233,6 +341,8 @@ class FakeDiscord:
         self.require_no_mentions = require_no_mentions
         self.webhooks: dict[str, Webhook] = {}
         self.messages: list[Delivery] = []
+        self.edits: list[Delivery] = []
+        self._stored: dict[str, Delivery] = {}  # message id → its current version
         self.requests: list[Request] = []
         self.rate_limited = 0  # 429s sent for an exceeded bucket (not for a ban)
         self.lock = threading.RLock()
@@ -311,6 +421,17 @@ class FakeDiscord:
         with self.lock:
             self.webhooks.pop(webhook_id, None)
 
+    def message(self, message_id: str) -> Delivery | None:
+        """The message as it is now (after any edits), or None when it was never posted or has
+        been deleted."""
+        with self.lock:
+            return self._stored.get(message_id)
+
+    def delete_message(self, message_id: str) -> None:
+        """Someone deleted the message in the channel: editing it now gets 404 (10008)."""
+        with self.lock:
+            self._stored.pop(message_id, None)
+
     def messages_for(self, webhook_id: str) -> list[Delivery]:
         with self.lock:
             return [m for m in self.messages if m.webhook_id == webhook_id]
@@ -345,10 +466,13 @@ class FakeDiscord:
 
     # --- the API --------------------------------------------------------------------------
 
-    def _rate_headers(self, webhook_id: str, *, consume: bool) -> tuple[dict[str, str], float]:
-        """Charge the webhook's bucket; returns its headers and, when refused, retry_after > 0."""
+    def _rate_headers(
+        self, webhook_id: str, *, consume: bool, edit: bool = False
+    ) -> tuple[dict[str, str], float]:
+        """Charge the webhook's bucket (posting or editing); returns its headers and, when
+        refused, retry_after > 0."""
         now = time.monotonic()
-        bucket = self._buckets.setdefault(webhook_id, _Bucket())
+        bucket = self._buckets.setdefault(f"{webhook_id}/edit" if edit else webhook_id, _Bucket())
         if now - bucket.window_start >= self.bucket_window:
             bucket.window_start, bucket.used = now, 0
         reset_after = max(0.0, bucket.window_start + self.bucket_window - now)
@@ -360,7 +484,7 @@ class FakeDiscord:
             "X-RateLimit-Remaining": str(max(0, self.bucket_limit - bucket.used)),
             "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}",
             "X-RateLimit-Reset-After": f"{reset_after:.3f}",
-            "X-RateLimit-Bucket": BUCKET_HASH,
+            "X-RateLimit-Bucket": EDIT_BUCKET_HASH if edit else BUCKET_HASH,
         }
         return headers, (max(reset_after, 0.001) if refused else 0.0)
 
@@ -377,11 +501,13 @@ class FakeDiscord:
             time.sleep(delay)
         parts = urlsplit(path)
         segments = parts.path.rstrip("/").split("/")
-        webhook_id = token = None
+        webhook_id = token = message_id = None
         if len(segments) >= 3 and segments[-3] == "webhooks":
             webhook_id, token = segments[-2], segments[-1]
+        elif len(segments) >= 5 and segments[-5] == "webhooks" and segments[-2] == "messages":
+            webhook_id, token, message_id = segments[-4], segments[-3], segments[-1]
         with self.lock:
-            reply = self._answer(method, parts.query, webhook_id, token, headers, raw)
+            reply = self._answer(method, parts.query, webhook_id, token, headers, raw, message_id)
             status = reply[0] if reply is not None else 0
             self.requests.append(Request(method, webhook_id, status, time.time()))
         return reply
@@ -394,6 +520,7 @@ class FakeDiscord:
         token: str | None,
         headers: Mapping[str, str],
         raw: bytes | None,
+        message_id: str | None = None,
     ) -> tuple[int, dict[str, str], bytes] | None:
         if self._banned:
             return 429, {"Content-Type": "text/html; charset=UTF-8"}, BAN_HTML.encode()
@@ -413,10 +540,10 @@ class FakeDiscord:
             return _json(413, {"message": "Request entity too large", "code": 40005})
         if webhook_id is None or token is None:
             return _json(404, {"message": "404: Not Found", "code": 0})
-        if method not in ("GET", "POST"):
+        if method not in (("PATCH",) if message_id else ("GET", "POST")):
             return _json(405, {"message": "405: Method Not Allowed", "code": 0})
 
-        rate, retry_after = self._rate_headers(webhook_id, consume=True)
+        rate, retry_after = self._rate_headers(webhook_id, consume=True, edit=bool(message_id))
         if retry_after:
             self.rate_limited += 1
             doc = {"message": "You are being rate limited.", "retry_after": round(retry_after, 3),
@@ -437,7 +564,16 @@ class FakeDiscord:
                 "application_id": None, "token": hook.token,
             }, rate)
 
-        if "application/json" not in headers.get("Content-Type", ""):
+        content_type = headers.get("Content-Type", "")
+        uploads: list[Upload] = []
+        if content_type.startswith("multipart/form-data"):
+            parsed = parse_multipart(content_type, raw)
+            if parsed is None:
+                return _json(*_form_error((), "Malformed multipart/form-data body."), rate)
+            payload = [p for p in parsed if p.field == "payload_json"]
+            uploads = [p for p in parsed if p.field != "payload_json"]
+            raw = payload[0].data if len(payload) == 1 else b""
+        elif "application/json" not in content_type:
             return _json(400, {"message": "Cannot send an empty message", "code": 50006}, rate)
         try:
             body = json.loads(raw.decode("utf-8"))
@@ -445,9 +581,27 @@ class FakeDiscord:
             return _json(
                 400, {"message": "The request body contains invalid JSON.", "code": 50109}, rate
             )
-        refused = validate_message(body, require_no_mentions=self.require_no_mentions)
+        old = self._stored.get(message_id) if message_id else None
+        if message_id and (old is None or old.webhook_id != hook.id):
+            return _json(404, {"message": "Unknown Message", "code": 10008}, rate)
+        if old is not None and isinstance(body, dict):
+            # An edit changes the fields it sends; "attachments" speaks of this request's files.
+            kept = {k: v for k, v in old.body.items() if k != "attachments"}
+            body = {**kept, **body}
+        refused, files = (None, ()) if not isinstance(body, dict) else check_files(
+            body, uploads, old.files if old else ()
+        )
+        refused = refused or validate_message(
+            body, require_no_mentions=self.require_no_mentions, has_files=bool(files)
+        )
         if refused is not None:
             return _json(refused[0], refused[1], rate)
+        files = tuple(f if f.id else replace(f, id=self._snowflake()) for f in files)
+        if old is not None:
+            edited = replace(old, body=body, time=time.time(), files=files)
+            self._stored[old.message_id] = edited
+            self.edits.append(edited)
+            return _json(200, self._message_json(hook, edited), rate)
 
         params = parse_qs(query)
         thread_id = params.get("thread_id", [None])[0]
@@ -457,16 +611,31 @@ class FakeDiscord:
             ]}}
             doc = {"message": "Invalid Form Body", "code": 50035, "errors": errors}
             return _json(400, doc, rate)
-        message_id = str(900000000000000000 + next(self._ids))
-        self.messages.append(Delivery(hook.id, body, thread_id, time.time(), message_id))
+        delivery = Delivery(hook.id, body, thread_id, time.time(), self._snowflake(), files)
+        self.messages.append(delivery)
+        self._stored[delivery.message_id] = delivery
         if params.get("wait", ["false"])[0].lower() not in ("true", "1"):
             return 204, rate, b""
-        return _json(200, {
-            "id": message_id, "type": 0, "channel_id": thread_id or hook.channel_id,
-            "webhook_id": hook.id, "content": body.get("content", ""),
-            "embeds": body.get("embeds", []),
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
-        }, rate)
+        return _json(200, self._message_json(hook, delivery), rate)
+
+    def _snowflake(self) -> str:
+        return str(900000000000000000 + next(self._ids))
+
+    def _message_json(self, hook: Webhook, message: Delivery) -> dict[str, Any]:
+        return {
+            "id": message.message_id, "type": 0,
+            "channel_id": message.thread_id or hook.channel_id,
+            "webhook_id": hook.id, "content": message.body.get("content", ""),
+            "embeds": message.body.get("embeds", []),
+            "attachments": [
+                {"id": f.id, "filename": f.filename, "size": len(f.data),
+                 "content_type": f.content_type,
+                 "url": f"https://cdn.discordapp.com/attachments/{hook.channel_id}/{f.id}/"
+                        f"{f.filename}"}
+                for f in message.files
+            ],
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(message.time)),
+        }
 
 
 def _json(
@@ -496,7 +665,9 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = 0
-        raw = self.rfile.read(length) if 0 <= length <= self.fake.max_body else None
+        multipart = self.headers.get("Content-Type", "").startswith("multipart/form-data")
+        limit = max(self.fake.max_body, MAX_UPLOAD) if multipart else self.fake.max_body
+        raw = self.rfile.read(length) if 0 <= length <= limit else None
         if raw is None:
             self.close_connection = True  # the unread body would poison a kept-alive connection
         reply = self.fake.handle(self.command, self.path, self.headers, raw)
