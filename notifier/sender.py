@@ -280,6 +280,8 @@ class WebhookSender:
         """PATCH a message this webhook posted (``thread_id`` when it is in a thread). With
         ``files`` they replace the message's attachments. Returns ``unknown_message`` when the
         message is gone (deleted in the channel): the caller posts afresh."""
+        if not str(message_id).isdigit():  # it goes into the URL's path
+            return SendResult("reject", error=one_line(f"not a Discord message id: {message_id!r}"))
         url = f"{address.url(self.api_base)}/messages/{message_id}"
         # Editing is its own route at Discord, so its own bucket here.
         bucket = f"{address.id}/edit"

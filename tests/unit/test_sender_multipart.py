@@ -187,3 +187,11 @@ def test_attachment_names_discord_would_rewrite_are_refused(name: str) -> None:
     with pytest.raises(ValueError):
         Attachment(name, PNG)
     assert Attachment("chart_1-a.png", PNG).url == "attachment://chart_1-a.png"
+
+
+@pytest.mark.parametrize("message_id", ["", "12/../34", "1?wait=false", "abc"])
+def test_an_edit_of_something_not_a_message_id_sends_nothing(message_id: str) -> None:
+    address = WebhookAddress("123456789012345678", "FAKE_TOKEN_" + "a" * 57)
+    with responses.RequestsMock():  # any request would fail the test
+        result = WebhookSender("https://discord.test/api/v10").edit(address, message_id, {})
+    assert result.outcome == "reject" and result.attempts == 0
