@@ -320,13 +320,13 @@ def review_anomalies(db: Db, ids: Iterable[int]) -> int:
 
 _BEFORE = """
 SELECT s.player_id, s.taken_at, s.data FROM snapshot s
-JOIN (SELECT t.player_id AS pid, MAX(t.taken_at) AS at FROM snapshot t
+JOIN (SELECT t.player_id AS pid, MAX(t.taken_at) AS last_at FROM snapshot t
       WHERE t.taken_at <= ? AND NOT EXISTS (
           SELECT 1 FROM anomaly a WHERE a.player_id = t.player_id AND a.taken_at = t.taken_at)
-      GROUP BY t.player_id) b ON b.pid = s.player_id AND b.at = s.taken_at
+      GROUP BY t.player_id) b ON b.pid = s.player_id AND b.last_at = s.taken_at
 """
 _DURING = """
-SELECT s.player_id, s.taken_at, s.data, EXISTS (
+SELECT s.player_id, s.taken_at, s.data, NOT EXISTS (
     SELECT 1 FROM anomaly a WHERE a.player_id = s.player_id AND a.taken_at = s.taken_at)
 FROM snapshot s WHERE s.taken_at > ? AND s.taken_at <= ?
 """
