@@ -69,6 +69,16 @@ class Metric:
     def has_levels(self) -> bool:
         return self.kind == "skill"
 
+    @property
+    def unit(self) -> str:
+        """What the gain counts: xp, kills, clues or (minigames, points) score."""
+        if self.kind == "skill":
+            return "xp"
+        found = ACTIVITIES.get(self.name)
+        if self.kind == "bosses" or found in (Category.BOSS, Category.RAID):
+            return "kills"
+        return "clues" if found is Category.CLUE else "score"
+
 
 def metric_key(name: str) -> str:
     """``"K'ril Tsutsaroth"`` → ``"kril_tsutsaroth"``: lower case, words joined by ``_``."""

@@ -17,15 +17,11 @@ def _when(at: datetime, tz: str) -> str:
     return at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 
-def _unit(gains: ClanGains) -> str:
-    return "xp" if gains.metric.kind == "skill" else "kills" if gains.metric.kind == "bosses" \
-        else "score"
-
-
 def gains_json(gains: ClanGains, tz: str, top: int | None) -> dict[str, object]:
     return {
         "metric": gains.metric.key,
         "name": gains.metric.name,
+        "unit": gains.metric.unit,
         "since": gains.period.start.isoformat(),
         "until": gains.period.end.isoformat(),
         "timezone": tz,
@@ -55,7 +51,7 @@ def print_gains(gains: ClanGains, tz: str, *, top: int | None, as_json: bool,
         click.echo(json.dumps(data, indent=2))
         return
     span = f"{_when(gains.period.start, tz)} → {_when(gains.period.end, tz)} ({tz})"
-    unit = _unit(gains)
+    unit = gains.metric.unit
     click.echo(f"{gains.metric.name} gains, {span}")
     if player is not None:
         where = f"rank {mine.rank} of {len(gains.gainers)}" if mine else "no gain"

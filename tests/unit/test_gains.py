@@ -220,3 +220,12 @@ def test_bad_instants_and_inverted_periods_are_errors() -> None:
         parse_instant("last tuesday", D0, "UTC")
     with pytest.raises(PeriodError, match="before it starts"):
         Period(at(2), at(1))
+
+
+@pytest.mark.parametrize(("metric", "unit"), [
+    ("overall", "xp"), ("attack", "xp"), ("vorkath", "kills"), ("tombs_of_amascut", "kills"),
+    ("bosses", "kills"), ("clues", "clues"), ("clue_scrolls_hard", "clues"),
+    ("soul_wars_zeal", "score"),
+])
+def test_units(metric: str, unit: str) -> None:
+    assert find_metric(metric).unit == unit

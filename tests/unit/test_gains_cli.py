@@ -75,7 +75,7 @@ def test_bosses_count_unranked_starts_from_the_minimum(run: Callable[..., Run], 
     assert [(g["player"], g["gained"], g["levels"]) for g in data["gainers"]] == [
         ("Bob", 46, None), ("Alice", 30, None),  # Bob appeared at 50: from 4, not 0
     ]
-    assert data["total"] == 76 and data["no_gain"] == ["Carol", "Dave"]
+    assert data["total"] == 76 and data["no_gain"] == ["Carol", "Dave"] and data["unit"] == "kills"
     assert data["since"] == "2026-11-26T12:00:00+00:00"
 
 
