@@ -16,8 +16,9 @@ from .context import Context, UserError, closing
               help="The calendar day, week or month so far, in the config's timezone.")
 @click.option("--previous", is_flag=True, help="With --period: the whole one before (yesterday, "
               "last week, last month).")
-@click.option("--week-start", default="monday", show_default=True, metavar="DAY",
-              help="The day weeks begin on, for --period week.")
+@click.option("--week-start", metavar="DAY",
+              help="The day weeks begin on, for --period week. Default: the config's "
+              "week_start (monday).")
 @click.option("--metric", default="overall", show_default=True,
               help="overall, a skill (attack), a boss or activity (vorkath, tztok_jad), "
               "bosses (all bosses) or clues (all clues).")
@@ -28,7 +29,7 @@ from .context import Context, UserError, closing
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.pass_obj
 def gains(obj: Context, since: str | None, until: str | None, period: str | None,
-          previous: bool, week_start: str, metric: str, top: int, player: str | None,
+          previous: bool, week_start: str | None, metric: str, top: int, player: str | None,
           as_json: bool) -> None:
     """Top gainers over a period: xp and levels, kills, clues; clan totals; who gained nothing.
 
@@ -40,11 +41,20 @@ def gains(obj: Context, since: str | None, until: str | None, period: str | None
       osrs-notify gains --since 7d --metric overall --top 5
       osrs-notify gains --period week --previous --metric bosses
     """
+    from typing import cast
+
     from ..clock import utcnow
     from ..gains import Point, UnknownMetric, clan_gains, every_gain, find_metric
     from ..gains_report import print_gains
     from ..names import normalize_name
-    from ..periods import Period, PeriodError, calendar_period, parse_instant, parse_weekday
+    from ..periods import (
+        CalendarKind,
+        Period,
+        PeriodError,
+        calendar_period,
+        parse_instant,
+        parse_weekday,
+    )
 
     settings = obj.settings()
     tz, now = settings.timezone, utcnow()
@@ -53,7 +63,9 @@ def gains(obj: Context, since: str | None, until: str | None, period: str | None
         if period is not None:
             if since or until:
                 raise UserError("--period cannot be combined with --since/--until")
-            span = calendar_period(period, now, tz, week_start=parse_weekday(week_start),  # type: ignore[arg-type]
+            first_day = parse_weekday(week_start or settings.week_start)
+            kind = cast("CalendarKind", period)  # click.Choice checked it
+            span = calendar_period(kind, now, tz, week_start=first_day,
                                    offset=-1 if previous else 0)
         else:
             if previous:

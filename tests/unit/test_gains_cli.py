@@ -130,3 +130,16 @@ def test_user_errors_are_one_line(
 ) -> None:
     done = run("gains", *args)
     assert done.code == 2 and message in done.err and done.err.count("\n") == 1, done
+
+
+def test_weeks_begin_on_the_configured_day(
+    run: Callable[..., Run], tmp_path: Path, clan: None
+) -> None:
+    config(tmp_path, BASE + 'week_start = "sunday"\n' + players("Alice", "Bob", "Carol", "Dave"))
+    week = json.loads(run("gains", "--period", "week", "--json").out)
+    assert week["since"] == "2026-11-29T00:00:00+00:00"
+    monday = json.loads(run("gains", "--period", "week", "--week-start", "mon", "--json").out)
+    assert monday["since"] == "2026-11-30T00:00:00+00:00"
+    config(tmp_path, BASE + 'week_start = "sundae"\n' + players("Alice"))
+    bad = run("gains", "--period", "week")
+    assert bad.code == 2 and "week_start" in bad.err, bad
