@@ -196,6 +196,9 @@ class _Loader(Tables):
         timezone = self.collect(
             lambda: self.timezone(doc.get("timezone", default("timezone"))), default("timezone")
         )
+        week_start = self.collect(
+            lambda: self.field(Settings, doc, "", "week_start"), default("week_start")
+        )
         contact = self.collect(
             lambda: self.field(Settings, doc, "", "contact"), default("contact")
         )
@@ -244,6 +247,7 @@ class _Loader(Tables):
             database_url=database_url,
             redis_url=redis_url,
             timezone=timezone,
+            week_start=week_start,
             contact=contact,
             poll=poll,
             prices=prices,

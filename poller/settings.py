@@ -19,6 +19,7 @@ from notifier.webhook import WebhookAddress, mask_url
 from poller.config_keys import key
 from poller.events import PLAYER_EVENT_KINDS, EventKind
 from poller.names import DEFAULT_MODE, MODES, normalize_name
+from poller.periods import WEEKDAYS
 from poller.redact import mask_dsn
 from poller.rules import Rules
 
@@ -181,6 +182,8 @@ class Settings:
     )
     redis_url: str = field(default="", repr=False, metadata=key("custom", name="redis"))
     timezone: str = field(default="UTC", metadata=key("custom"))
+    # The day calendar weeks begin on, in ``timezone`` (`gains --period week`).
+    week_start: str = field(default="monday", metadata=key("choice", choices=WEEKDAYS))
     contact: str = field(default="", metadata=key("str"))
     redis_prefix: str = field(default="osrs", metadata=key("custom"))
     poll: PollSettings = field(default_factory=PollSettings, metadata=key("custom"))

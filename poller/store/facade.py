@@ -160,6 +160,15 @@ class Store:
         return roster.history(self.db, name)
 
     @guarded
+    def snapshots_between(
+        self, start: datetime, end: datetime
+    ) -> dict[str, list[tuple[datetime, Snapshot, bool]]]:
+        """``{player name: [(taken_at, snapshot, trusted), ...]}`` for a period, oldest first:
+        each player's last anomaly-free snapshot at or before ``start``, then every snapshot
+        in ``(start, end]`` (``trusted`` is False on those that carry an anomaly)."""
+        return roster.snapshots_between(self.db, start, end)
+
+    @guarded
     def recent_events(self, player: str | None = None, limit: int = 50) -> list[EventRow]:
         """Newest first."""
         return roster.recent_events(self.db, player, limit)

@@ -17,6 +17,7 @@ from typing import Any
 from ..names import normalize_name
 from ..snapshot import Snapshot
 from .db import Db, chunks
+from .models import from_db_time
 from .orm import pw
 from .polls import KnownSnapshots
 from .sync import PlayerRow, plan_sync
@@ -315,3 +316,38 @@ def review_anomalies(db: Db, ids: Iterable[int]) -> int:
         for chunk in chunks(list(ids)):
             changed += A.update(reviewed=True).where(A.id.in_(chunk)).execute()
     return changed
+
+
+_BEFORE = """
+SELECT s.player_id, s.taken_at, s.data FROM snapshot s
+JOIN (SELECT t.player_id AS pid, MAX(t.taken_at) AS last_at FROM snapshot t
+      WHERE t.taken_at <= ? AND NOT EXISTS (
+          SELECT 1 FROM anomaly a WHERE a.player_id = t.player_id AND a.taken_at = t.taken_at)
+      GROUP BY t.player_id) b ON b.pid = s.player_id AND b.last_at = s.taken_at
+"""
+_DURING = """
+SELECT s.player_id, s.taken_at, s.data, NOT EXISTS (
+    SELECT 1 FROM anomaly a WHERE a.player_id = s.player_id AND a.taken_at = s.taken_at)
+FROM snapshot s WHERE s.taken_at > ? AND s.taken_at <= ?
+"""
+
+
+def snapshots_between(
+    db: Db, start: datetime, end: datetime
+) -> dict[str, list[tuple[datetime, Snapshot, bool]]]:
+    """Every player's history for a period, by display name, oldest first: their latest
+    snapshot without an anomaly at or before ``start`` (their state when it began), then every
+    snapshot in ``(start, end]`` with whether it is free of anomalies. Two queries for the
+    whole clan, whatever its size."""
+    P = db.models.Player
+    names = dict(P.select(P.id, P.name).tuples())
+    out: dict[str, list[tuple[datetime, Snapshot, bool]]] = {}
+    rows = [(pid, at, data, True) for pid, at, data in db.execute(_BEFORE, [db.t(start)])]
+    rows += db.execute(_DURING, [db.t(start), db.t(end)]).fetchall()
+    for pid, at, data, trusted in rows:
+        taken = from_db_time(at)
+        assert taken is not None  # a NOT NULL column
+        out.setdefault(names[pid], []).append((taken, Snapshot.decode(bytes(data)), bool(trusted)))
+    for points in out.values():
+        points.sort(key=lambda p: p[0])
+    return out

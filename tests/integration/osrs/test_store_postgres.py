@@ -504,6 +504,24 @@ def test_rename_to_a_new_name_carries_history(store: Store) -> None:
     assert not r.changed and not r.redirected
 
 
+def test_snapshots_between_reads_a_period_for_gains(store: Store) -> None:
+    store.sync_players([("Alice", "regular"), ("Bob", "regular")], T0)
+    poll(store, "Alice", small(1), T0 - timedelta(days=2))  # her state when the period begins
+    poll(store, "Alice", small(2), T0 - timedelta(days=1),  # later, but a rollback: not it
+         anomalies=[("Attack", 9, 2, "rollback")])
+    poll(store, "Alice", small(3), T0 + timedelta(hours=1))
+    poll(store, "Alice", small(4), T0 + timedelta(hours=5))  # after the end
+    poll(store, "Bob", small(7), T0 + timedelta(hours=2), anomalies=[("Attack", 9, 7, "rollback")])
+    got = store.snapshots_between(T0, T0 + timedelta(hours=3))
+    assert got == {
+        "Alice": [(T0 - timedelta(days=2), small(1), True),
+                  (T0 + timedelta(hours=1), small(3), True)],
+        "Bob": [(T0 + timedelta(hours=2), small(7), False)],
+    }
+    store.rename_player("Alice", "Alicia", T0 + timedelta(hours=6))
+    assert list(store.snapshots_between(T0, T0 + timedelta(hours=3))) == ["Alicia", "Bob"]
+
+
 def test_rename_merges_into_a_new_player_without_history(store: Store) -> None:
     # The user edited the config first: the new name was added (and failed to poll) already.
     store.sync_players([("Old Name", "regular")], T0)
