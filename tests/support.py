@@ -160,3 +160,54 @@ def cap_database_growth(monkeypatch: pytest.MonkeyPatch) -> None:
         return db
 
     monkeypatch.setattr(poller.store, "connect", capped)
+
+
+_CLI_IN_A_FRESH_PROCESS = """
+import json, sys
+import responses
+from support import Fakes, xp
+from poller.cli import main
+
+watched = sys.argv.pop(1)
+with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+    fakes = Fakes(rsps)
+    fakes.players["Alice"] = {"Attack": xp(70)}
+    code = 0
+    try:
+        main(sys.argv[1:])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+print("RESULT " + json.dumps({"code": code, "loaded": watched in sys.modules}))
+"""
+
+
+def cli_in_a_fresh_process(
+    tmp_path: Path, argv: list[str], *, watched: str, hook: str,
+    env_extra: dict[str, str] | None = None,
+) -> dict[str, object]:
+    """``poller.cli.main(argv)`` in a new interpreter (this one has imported everything by now)
+    against the `responses` fakes, with a config of one player; whether ``watched`` got loaded.
+
+    What "a cron run never imports X" tests need: {"code": exit code, "loaded": bool}."""
+    import subprocess
+
+    (tmp_path / "osrs-notify.toml").write_text(
+        'database = "sqlite:///t.db"\n[poll]\nretries = 0\n'
+        f'[webhooks.clan]\nurl = "{hook}"\n[[players]]\nname = "Alice"\n',
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OSRS_", "DATABASE_", "REDIS_", "DISCORD_"))}
+    env.update(OSRS_API_ENDPOINT=HISCORES, DISCORD_API_BASE=DISCORD, OSRS_CACHE_TTL="0",
+               OSRS_RATE_LIMIT="6000", **(env_extra or {}),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parent),
+                                                         env.get("PYTHONPATH")])))
+    out = subprocess.run(
+        [sys.executable, "-c", _CLI_IN_A_FRESH_PROCESS, watched, "--config",
+         str(tmp_path / "osrs-notify.toml"), *argv],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, out.stdout + out.stderr
+    result: dict[str, object] = json.loads(lines[-1].removeprefix("RESULT "))
+    return result

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 import struct
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +11,7 @@ import pytest
 from notifier.chart import MAX_NAME, ChartUnavailable, bar_chart, chart_label
 from notifier.numbers import fmt_gp
 
-from support import DISCORD, HISCORES, TOKEN
+from support import TOKEN, cli_in_a_fresh_process
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ONE_MB = 1024 * 1024
@@ -87,46 +84,10 @@ def test_without_matplotlib_a_typed_error_says_why(monkeypatch: pytest.MonkeyPat
     assert "matplotlib is not installed" in info.value.reason
 
 
-POLL_IN_A_FRESH_PROCESS = """
-import json, sys
-import responses
-from support import Fakes, xp
-from poller.cli import main
-
-with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-    fakes = Fakes(rsps)
-    fakes.players["Alice"] = {"Attack": xp(70)}
-    code = 0
-    try:
-        main(sys.argv[1:])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-print("RESULT " + json.dumps({"code": code, "loaded": "matplotlib" in sys.modules}))
-"""
-
-
 def test_a_poll_never_imports_matplotlib(tmp_path: Path) -> None:
     # A fresh interpreter: this one has imported matplotlib for the tests above. Two polls: the
     # first stores a baseline, the second has nothing to do (the cron case the budget is for).
-    tests_dir = Path(__file__).resolve().parents[1]
     hook = f"https://discord.com/api/webhooks/123456789012345678/{TOKEN}"
-    (tmp_path / "osrs-notify.toml").write_text(
-        'database = "sqlite:///t.db"\n[poll]\nretries = 0\n'
-        f'[webhooks.clan]\nurl = "{hook}"\n[[players]]\nname = "Alice"\n',
-        encoding="utf-8",
-    )
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OSRS_", "DATABASE_", "REDIS_", "DISCORD_"))}
-    env.update(OSRS_API_ENDPOINT=HISCORES, DISCORD_API_BASE=DISCORD, OSRS_CACHE_TTL="0",
-               OSRS_RATE_LIMIT="6000",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(tests_dir),
-                                                         env.get("PYTHONPATH")])))
     for _ in range(2):
-        out = subprocess.run(
-            [sys.executable, "-c", POLL_IN_A_FRESH_PROCESS, "--config",
-             str(tmp_path / "osrs-notify.toml"), "poll"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
-        )
-        lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-        assert lines, out.stdout + out.stderr
-        assert json.loads(lines[-1].removeprefix("RESULT ")) == {"code": 0, "loaded": False}
+        result = cli_in_a_fresh_process(tmp_path, ["poll"], watched="matplotlib", hook=hook)
+        assert result == {"code": 0, "loaded": False}

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
-import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +25,7 @@ from poller.prometheus import render_prometheus, write_text_atomically
 from poller.run_log import export, latest, record_run
 from poller.store import open_store
 
-from support import DISCORD, HISCORES, TOKEN, Fakes, Run
+from support import TOKEN, Fakes, Run, cli_in_a_fresh_process
 
 T0 = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -586,24 +584,6 @@ def test_metrics_and_the_redis_layer_do_not_import_each_other() -> None:
     assert not {i for i in redis_imports if "metrics" in i}, redis_imports
 
 
-POLL_IN_A_FRESH_PROCESS = """
-import json, sys
-import responses
-from support import Fakes, xp
-from poller.cli import main
-
-with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-    fakes = Fakes(rsps)
-    fakes.players["Alice"] = {"Attack": xp(70)}
-    code = 0
-    try:
-        main(sys.argv[1:])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-print("RESULT " + json.dumps({"code": code, "loaded": "prometheus_client" in sys.modules}))
-"""
-
-
 @pytest.mark.parametrize(
     ("argv", "file_env", "loaded"),
     [
@@ -618,29 +598,11 @@ def test_prometheus_client_is_imported_only_when_a_metrics_file_is_asked_for(
     tmp_path: Path, argv: list[str], file_env: bool, loaded: bool
 ) -> None:
     # A fresh interpreter: in this one other tests have imported prometheus_client already.
-    tests_dir = Path(__file__).resolve().parents[1]
-    (tmp_path / "osrs-notify.toml").write_text(
-        'database = "sqlite:///t.db"\n[poll]\nretries = 0\n'
-        f'[webhooks.clan]\nurl = "{HOOK}"\n[[players]]\nname = "Alice"\n',
-        encoding="utf-8",
+    extra = {"OSRS_METRICS_FILE": str(tmp_path / "m.prom")} if file_env else None
+    result = cli_in_a_fresh_process(
+        tmp_path, argv, watched="prometheus_client", hook=HOOK, env_extra=extra
     )
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OSRS_", "DATABASE_", "REDIS_", "DISCORD_"))}
-    env.update(OSRS_API_ENDPOINT=HISCORES, DISCORD_API_BASE=DISCORD, OSRS_CACHE_TTL="0",
-               OSRS_RATE_LIMIT="6000",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(tests_dir),
-                                                         env.get("PYTHONPATH")])))
-    if file_env:
-        env["OSRS_METRICS_FILE"] = str(tmp_path / "m.prom")
-    out = subprocess.run(
-        [sys.executable, "-c", POLL_IN_A_FRESH_PROCESS, "--config",
-         str(tmp_path / "osrs-notify.toml"), *argv],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
-    )
-    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, out.stdout + out.stderr
-    result = json.loads(lines[-1].removeprefix("RESULT "))
-    assert result == {"code": 0, "loaded": loaded}, out.stdout + out.stderr
+    assert result == {"code": 0, "loaded": loaded}
     if loaded:
         assert "osrs_notify_runs_total" in parse_exposition((tmp_path / "m.prom").read_text())
     else:
