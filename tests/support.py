@@ -211,3 +211,18 @@ def cli_in_a_fresh_process(
     assert lines, out.stdout + out.stderr
     result: dict[str, object] = json.loads(lines[-1].removeprefix("RESULT "))
     return result
+
+
+class FakeClock:
+    """A monotonic clock for the Discord sender that only moves when the sender sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

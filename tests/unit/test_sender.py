@@ -15,6 +15,8 @@ import responses
 from notifier.sender import DEFAULT_BAN_PAUSE, SendResult, WebhookSender, backoff
 from notifier.webhook import WebhookAddress
 
+import support
+
 API = "https://discord.test/api/v10"
 TOKEN_A = "FAKE_TOKEN_A_" + "a" * 55
 TOKEN_B = "FAKE_TOKEN_B_" + "b" * 55
@@ -26,19 +28,8 @@ BODY = {"content": "Lynx Titan — Attack 69 → 70", "allowed_mentions": {"pars
 EPOCH = 1_700_000_000.0
 
 
-class FakeClock:
-    """Monotonic clock that only moves when the sender sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+class FakeClock(support.FakeClock):
+    """The sender's clock, plus the wall time it would read at that moment."""
 
     def wall(self) -> float:
         return EPOCH + (self.now - 1000.0)

@@ -14,22 +14,11 @@ from notifier.chart import bar_chart
 from notifier.sender import UNKNOWN_MESSAGE, WebhookSender
 from notifier.webhook import WebhookAddress, parse_webhook_url
 
-from support import fake_discord
+from support import FakeClock, fake_discord
 
 PNG = fake_discord.PNG_MAGIC + b"\0" * 64
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def chart_body(title: str = "Top gainers", name: str = "chart.png") -> dict:
