@@ -22,6 +22,7 @@ from typing import Any
 
 from poller.config_keys import allowed_keys, default_of
 from poller.config_reader import join_key, parse_duration
+from poller.config_schedules import ScheduleTables
 from poller.config_tables import Tables
 from poller.names import normalize_name
 from poller.settings import (
@@ -115,7 +116,7 @@ def default_settings(*, environ: Mapping[str, str] | None = None) -> Settings:
 # ------------------------------------------------------------------------------- the loader
 
 
-class _Loader(Tables):
+class _Loader(Tables, ScheduleTables):
     """Expands ``${VAR}`` and turns the document into Settings, collecting problems."""
 
     # -- ${VAR} expansion
@@ -228,6 +229,9 @@ class _Loader(Tables):
         watch = self.collect(
             lambda: self.watches(doc.get("watch", []), prices, webhooks, known_hooks), ()
         )
+        digests = self.collect(
+            lambda: self.digests(doc.get("digest", []), webhooks, known_hooks, week_start), ()
+        )
 
         urls = {
             attr: self.collect(lambda v=var, a=attr: self.env_url(v, default(a)), default(attr))
@@ -256,6 +260,7 @@ class _Loader(Tables):
             rules=rules,
             players=players,
             watch=watch,
+            digests=digests,
             api_key=self.env_value("OSRS_API_KEY"),
             unset_vars=unset,
             **urls,

@@ -28,15 +28,17 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .clock import utcnow
+from .digest_step import digest_lines
 from .errors import one_line
-from .passes import Batch, Players, run_pass
+from .passes import Batch, Players, Posts, run_pass
 from .timing import Timing, claim_limit, make_timing, new_owner, window_start
 
 if TYPE_CHECKING:
     from .deliver import DeliveryReport, Sender
+    from .digest_step import Poster
     from .pipeline import Fetcher
     from .redis_layer import RedisLayer
     from .settings import Settings
@@ -230,7 +232,11 @@ class Jobs:
             report = run_pass(
                 parts.settings, store, players=Players(parts.fetcher, roster), prices=False,
                 now=self.now, stop=self.stop, redis=self.redis, on_queued=self.queued,
+                posts=Posts(lambda: cast("Poster", parts.sender), self.owner),
             )
+            if report.digests is not None:
+                for line in digest_lines(report.digests):
+                    log.info("digests: %s", line)
             if not report.batches:
                 log.debug("hiscores: nothing due")
                 return

@@ -9,10 +9,12 @@ What a pass does, and in which order, is decided here and nowhere else:
    anything was fetched or written);
 2. the due players, a batch at a time: fetch, derive, store (:func:`poller.pipeline.run_once`),
    each committed batch published on Redis;
-3. the watched prices (:class:`poller.price_pass.PricePass`), published once committed.
+3. the watched prices (:class:`poller.price_pass.PricePass`), published once committed;
+4. the digests (:mod:`poller.digest_step`): any that is due is queued once per period, live
+   ones are brought up to date, and the queued posts are sent.
 
-A further step (digests, competitions) is one more block in :func:`run_pass` and one more field
-of :class:`PassReport`.
+A further step (competitions) is one more block in :func:`run_pass` and one more field of
+:class:`PassReport`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .clock import utcnow
 if TYPE_CHECKING:
     import threading
 
+    from .digest_step import DigestReport, Poster
     from .pipeline import Fetcher, RunReport
     from .price_pass import PricePass, PriceReport
     from .redis_layer import RedisLayer
@@ -68,6 +71,15 @@ class Players:
 
 
 @dataclass(frozen=True, slots=True)
+class Posts:
+    """The digest step: how to reach Discord (built only when something is to be sent) and
+    the owner name this process leases posts under."""
+
+    poster: Callable[[], Poster]
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
 class PassReport:
     """What one pass did. ``players`` is None when the pass had no player step or nothing was
     due (``batches`` 0); ``prices`` is None when the prices were not part of it."""
@@ -75,6 +87,7 @@ class PassReport:
     players: RunReport | None = None
     prices: PriceReport | None = None
     batches: int = 0
+    digests: DigestReport | None = None
 
     @property
     def polled(self) -> int:
@@ -107,6 +120,7 @@ class PassReport:
         return max(
             self.players.exit_code if self.players else 0,
             self.prices.exit_code if self.prices else 0,
+            self.digests.exit_code if self.digests else 0,
         )
 
 
@@ -121,11 +135,13 @@ def run_pass(
     stop: threading.Event | None = None,
     redis: RedisLayer | None = None,
     on_queued: Callable[[], None] | None = None,
+    posts: Posts | None = None,
 ) -> PassReport:
     """One pass (see the module docstring). ``prices``: the watched prices are due (nothing to
     do without ``[[watch]]`` entries). ``dry_run`` fetches and derives but writes and publishes
     nothing. ``stop`` (a `run` shutdown) ends the player step between players. ``on_queued`` is
     called after each committed step that queued deliveries (`run` sends them at once).
+``posts``: the digest step runs (when digests are configured, and never in a dry run).
 
     Raises ``ConfigError`` for an unknown or ambiguous ``[[watch]]`` item, before anything else
     is done. Any other failure of the prices step is in its report, never raised."""
@@ -151,7 +167,17 @@ def run_pass(
             publish_prices(redis, price_report)
             committed(price_report.deliveries_added)
 
-    return PassReport(players=player_report, prices=price_report, batches=batches)
+    digest_report = None
+    if posts is not None and settings.digests and not dry_run:
+        from .digest_step import DigestReport, queue_digests, send_posts
+
+        digest_report = DigestReport()
+        changed = player_report is None or player_report.count("changed") > 0
+        queue_digests(settings, store, now(), digest_report, changed=changed)
+        send_posts(settings, store, posts.poster, now(), posts.owner, digest_report)
+
+    return PassReport(players=player_report, prices=price_report, batches=batches,
+                      digests=digest_report)
 
 
 def _prepared_prices(

@@ -44,9 +44,10 @@ class Period:
                               f"({self.start:%Y-%m-%d %H:%M})")
 
 
-def _midnight(day: date, zone: ZoneInfo) -> datetime:
-    """The first instant of ``day`` in ``zone``, in UTC (``fold=0``: the earlier of two)."""
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc)
+def _midnight(day: date, zone: ZoneInfo, at: time = time(0)) -> datetime:
+    """``at`` o'clock on ``day`` in ``zone``, in UTC (``fold=0``: the earlier of two; a time
+    a DST gap skips is read with the offset before the gap, as :mod:`zoneinfo` does)."""
+    return datetime.combine(day, at, tzinfo=zone).astimezone(timezone.utc)
 
 
 def _month_start(day: date, offset: int) -> date:
@@ -55,15 +56,21 @@ def _month_start(day: date, offset: int) -> date:
 
 
 def calendar_period(
-    kind: CalendarKind, now: datetime, tz: str, *, week_start: int = 0, offset: int = 0
+    kind: CalendarKind, now: datetime, tz: str, *, week_start: int = 0, offset: int = 0,
+    at: time = time(0),
 ) -> Period:
     """The day/week/month containing ``now`` in zone ``tz`` (``offset=-1``: the one before).
 
-    ``week_start`` is the weekday a week begins on (0 = Monday … 6 = Sunday). The current
-    period ends at ``now``; an earlier one at the next period's first instant.
+    ``week_start`` is the weekday a week begins on (0 = Monday … 6 = Sunday) and ``at`` the
+    local time periods turn over at (a digest's "Sunday 20:00"). The current period ends at
+    ``now``; an earlier one at the next period's first instant.
     """
     zone = ZoneInfo(tz)
-    today = now.astimezone(zone).date()
+    local = now.astimezone(zone)
+    today = local.date()
+    if local.time().replace(tzinfo=None) < at:
+        # Before today's turn-over: still in the period that began on an earlier day.
+        today -= timedelta(days=1)
     if kind == "day":
         first = today + timedelta(days=offset)
         after = first + timedelta(days=1)
@@ -79,8 +86,8 @@ def calendar_period(
         label = f"{first:%Y-%m}"
     else:
         raise PeriodError(f"unknown period {kind!r}; use one of {', '.join(CALENDAR_KINDS)}")
-    start = _midnight(first, zone)
-    end = min(now.astimezone(timezone.utc), _midnight(after, zone))
+    start = _midnight(first, zone, at)
+    end = min(now.astimezone(timezone.utc), _midnight(after, zone, at))
     return Period(start, end, label)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import get_args
@@ -19,7 +19,7 @@ from notifier.webhook import WebhookAddress, mask_url
 from poller.config_keys import key
 from poller.events import PLAYER_EVENT_KINDS, EventKind
 from poller.names import DEFAULT_MODE, MODES, normalize_name
-from poller.periods import WEEKDAYS
+from poller.periods import CALENDAR_KINDS, WEEKDAYS
 from poller.redact import mask_dsn
 from poller.rules import Rules
 
@@ -173,6 +173,28 @@ class WatchSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DigestSettings:
+    """A ``[[digest]]``: the clan's gains over each calendar period, posted once it ends."""
+
+    name: str = field(metadata=key("custom"))
+    every: str = field(default="week", metadata=key("choice", choices=CALENDAR_KINDS))
+    # Local time (config ``timezone``) the periods turn over at, and the weekday weeks begin
+    # on (None: the config's ``week_start``; resolved at load).
+    at: time = field(default=time(0), metadata=key("custom"))
+    weekday: str | None = field(default=None, metadata=key("choice", choices=WEEKDAYS))
+    metrics: tuple[str, ...] = field(default=("overall", "bosses"), metadata=key("custom"))
+    top: int = field(default=10, metadata=key("int", lo=1, hi=25))
+    # Resolved at load: default every webhook that takes player events.
+    webhooks: tuple[str, ...] = field(default=(), metadata=key("custom"))
+    chart: bool = field(default=True, metadata=key("bool"))
+    live: bool = field(default=False, metadata=key("bool"))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metrics", tuple(self.metrics))
+        object.__setattr__(self, "webhooks", tuple(self.webhooks))
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     path: Path = Path(DEFAULT_CONFIG)
     base_dir: Path = Path(".")
@@ -192,6 +214,9 @@ class Settings:
     rules: Rules = field(default_factory=Rules, metadata=key("custom"))
     players: tuple[PlayerSettings, ...] = field(default=(), metadata=key("custom"))
     watch: tuple[WatchSettings, ...] = field(default=(), metadata=key("custom"))
+    digests: tuple[DigestSettings, ...] = field(
+        default=(), metadata=key("custom", name="digest")
+    )
     # From the environment only (no config key): where the APIs are, and the hiscores API key.
     api_endpoint: str = "https://secure.runescape.com"
     prices_endpoint: str = "https://prices.runescape.wiki/api/v1/osrs"
@@ -211,6 +236,7 @@ class Settings:
         object.__setattr__(self, "webhooks", MappingProxyType(dict(self.webhooks)))
         object.__setattr__(self, "players", tuple(self.players))
         object.__setattr__(self, "watch", tuple(self.watch))
+        object.__setattr__(self, "digests", tuple(self.digests))
         object.__setattr__(self, "unset_vars", tuple(self.unset_vars))
         by_key: dict[str, PlayerSettings] = {}
         for p in self.players:

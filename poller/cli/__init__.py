@@ -17,6 +17,7 @@ import click
 from .check import check
 from .context import EXIT_OK, EXIT_PARTIAL, Context
 from .deliver import deliver, webhook
+from .digest import digest
 from .gains import gains
 from .lookup import lookup
 from .players import players
@@ -69,7 +70,8 @@ def cli(ctx: click.Context, config_path: str, verbose: int, debug: bool) -> None
 
 
 # Every command, each from its own module (`--help` lists them by name).
-for command in (poll, deliver, webhook, lookup, players, gains, check, price, stats, run):
+for command in (poll, deliver, webhook, lookup, players, gains, digest, check, price, stats,
+                run):
     cli.add_command(command)
 
 

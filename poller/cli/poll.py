@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from .context import Context, UserError, checked_metrics_file, closing, metrics_file_option
+
+if TYPE_CHECKING:
+    from ..digest_step import Poster
 
 log = logging.getLogger("osrs_notify")
 
@@ -30,11 +34,12 @@ def poll(obj: Context, dry_run: bool, metrics_file: str | None) -> None:
       osrs-notify poll --dry-run
     """
     from ..checks import setup_warnings
-    from ..passes import EveryPlayer, Players, run_pass
+    from ..passes import EveryPlayer, Players, Posts, run_pass
     from ..redis_layer import run_lock
     from ..run_log import record_run
     from ..settings import ConfigError
     from ..store import LockHeld
+    from ..timing import new_owner
 
     settings = obj.settings()
     metrics_file = checked_metrics_file(metrics_file)
@@ -52,9 +57,17 @@ def poll(obj: Context, dry_run: bool, metrics_file: str | None) -> None:
                 done = run_pass(settings, store, players=Players(fetcher, EveryPlayer()),
                                 prices=True, dry_run=True, redis=redis)
             else:
+                senders: list[Poster] = []
+
+                def poster() -> Poster:  # built only when a digest post is due
+                    if not senders:
+                        senders.append(obj.sender(settings))
+                    return senders[0]
+
                 with run_lock(store, redis, "poll"):
                     done = run_pass(settings, store, players=Players(fetcher, EveryPlayer()),
-                                    prices=True, redis=redis)
+                                    prices=True, redis=redis,
+                                    posts=Posts(poster, f"cron:{new_owner()}"))
                     # Events are committed; now send them (and anything left from before).
                     delivery = obj.deliver(settings, store)
                     record_run(store, "poll", report=done.players, delivery=delivery,
@@ -86,4 +99,9 @@ def poll(obj: Context, dry_run: bool, metrics_file: str | None) -> None:
             click.echo(line, err=True)
     if delivery is not None:
         print_delivery_report(delivery)
+    if done.digests is not None:
+        from ..digest_step import digest_lines
+
+        for line in digest_lines(done.digests):
+            click.echo(line)
     sys.exit(max(done.exit_code, delivery.exit_code if delivery else 0))

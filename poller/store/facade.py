@@ -23,6 +23,7 @@ from . import leases, locks, meta, migrations, outbox, polls, webhooks
 from . import players as roster  # (`players` is a parameter name callers pass)
 from .db import Db, guarded
 from .orm import pw
+from .posts import PostLog
 from .runs import RunLog
 from .values import (
     AnomalyRow,
@@ -174,6 +175,12 @@ class Store:
         return roster.recent_events(self.db, player, limit)
 
     @guarded
+    @guarded
+    def events_between(
+        self, start: datetime, end: datetime, kinds: Sequence[str]
+    ) -> list[EventRow]:
+        return roster.events_between(self.db, start, end, kinds)
+
     def anomalies(self, player: str | None = None, *, unreviewed: bool = False) -> list[AnomalyRow]:
         """Recorded decreases, newest first."""
         return roster.anomalies(self.db, player, unreviewed=unreviewed)
@@ -409,3 +416,8 @@ class Store:
     def runs(self) -> RunLog:
         """Recorded runs and running totals (see :mod:`.runs`)."""
         return RunLog(self.db)
+
+    @property
+    def posts(self) -> PostLog:
+        """Scheduled posts: digests, once per period, live ones edited (see :mod:`.posts`)."""
+        return PostLog(self.db)

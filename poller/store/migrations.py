@@ -187,8 +187,39 @@ def _v5_anomaly_reason(db: pw.Database) -> None:
     db.execute_sql("ALTER TABLE anomaly ADD COLUMN reason TEXT")
 
 
+def _v6_posts(db: pw.Database) -> None:
+    """Scheduled posts (digests, later competitions): one row per report, period and webhook.
+
+    The unique key is what makes a period's post happen once however many processes share
+    the database; a live post keeps its Discord message id to be edited in place."""
+    pg = _is_pg(db)
+    pk = "BIGSERIAL PRIMARY KEY" if pg else "INTEGER PRIMARY KEY"
+    blob = "BYTEA" if pg else "BLOB"
+    db.execute_sql(f"""CREATE TABLE post (
+        id {pk},
+        topic TEXT NOT NULL,
+        period TEXT NOT NULL,
+        webhook TEXT NOT NULL,
+        final BOOLEAN NOT NULL,
+        body TEXT NOT NULL,
+        chart {blob},
+        content_hash TEXT NOT NULL,
+        status TEXT NOT NULL,
+        message_id TEXT,
+        attempts INTEGER NOT NULL,
+        next_attempt_at TIMESTAMP NOT NULL,
+        last_error TEXT,
+        created_at TIMESTAMP NOT NULL,
+        sent_at TIMESTAMP,
+        lease_owner TEXT,
+        lease_until TIMESTAMP,
+        UNIQUE (topic, period, webhook))""")
+    db.execute_sql("CREATE INDEX post_status_due ON post (status, next_attempt_at)")
+
+
 MIGRATIONS: list[Migration] = [
     _v1_initial, _v2_delivery_state, _v3_prices, _v4_runs_and_leases, _v5_anomaly_reason,
+    _v6_posts,
 ]
 
 

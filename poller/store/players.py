@@ -284,6 +284,25 @@ def recent_events(db: Db, player: str | None = None, limit: int = 50) -> list[Ev
     ]
 
 
+def events_between(
+    db: Db, start: datetime, end: datetime, kinds: Sequence[str]
+) -> list[EventRow]:
+    """Events of ``kinds`` recorded in ``[start, end)``, oldest first (a digest's "this
+    week's 99s")."""
+    E, P = db.models.Event, db.models.Player
+    query = (
+        E.select(E.id, P.name, E.kind, E.payload, E.created_at, E.snapshot_id)
+        .join(P, pw.JOIN.LEFT_OUTER, on=(E.player_id == P.id))
+        .where(E.created_at >= start, E.created_at < end, E.kind.in_(list(kinds)))
+        .order_by(E.id)
+    )
+    return [
+        EventRow(id=i, player_name=n, kind=k, payload=json.loads(p), created_at=c,
+                 snapshot_id=s)
+        for i, n, k, p, c, s in query.tuples()
+    ]
+
+
 def anomalies(db: Db, player: str | None = None, *, unreviewed: bool = False) -> list[AnomalyRow]:
     """Recorded decreases, newest first."""
     A, P = db.models.Anomaly, db.models.Player
