@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import NamedTuple
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import responses
@@ -226,3 +226,36 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------
+
+
+def pg_admin(base: str):  # type: ignore[no-untyped-def]
+    """An autocommit connection to the test server (for schema changes and checks)."""
+    import psycopg2
+
+    conn = psycopg2.connect(base)
+    conn.autocommit = True
+    return conn
+
+
+@contextmanager
+def pg_schema(base: str) -> Iterator[str]:
+    """A fresh schema on the test server, as a database URL (chosen through ``?options=-c
+    search_path=…``) so tests never see each other's rows; dropped afterwards."""
+    import uuid
+
+    schema = f"osrs_test_{uuid.uuid4().hex[:12]}"
+    admin = pg_admin(base)
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            sep = "&" if "?" in base else "?"
+            yield f"{base}{sep}options={quote(f'-c search_path={schema}')}"
+        finally:
+            with admin.cursor() as cur:
+                cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        admin.close()

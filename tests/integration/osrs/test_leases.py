@@ -11,15 +11,12 @@ PostgreSQL runs need OSRS_TEST_POSTGRES_URL; each test gets its own schema (drop
 from __future__ import annotations
 
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
@@ -27,6 +24,7 @@ from poller.jobs import WINDOW_OFFSET_KEY, LeasedDeliveries, LeasedPlayers
 from poller.store import OutboxEntry, PollRecord, Store, open_store
 
 from run_fakes import Clock, Fetcher, Sender, config, jobs
+from support import pg_schema
 
 T0 = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
@@ -34,31 +32,6 @@ LEASE = timedelta(minutes=5)
 
 
 # -- backends ---------------------------------------------------------------------------------
-
-
-def _schema_url(base: str, schema: str) -> str:
-    sep = "&" if "?" in base else "?"
-    return f"{base}{sep}options={quote(f'-c search_path={schema}')}"
-
-
-@contextmanager
-def pg_schema(base: str) -> Iterator[str]:
-    """A fresh schema on the test server; its URL. Dropped afterwards."""
-    import psycopg2
-
-    schema = f"osrs_test_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(base)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            yield _schema_url(base, schema)
-        finally:
-            with admin.cursor() as cur:
-                cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    finally:
-        admin.close()
 
 
 @dataclass

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from urllib.parse import quote
 
 import pytest
 
@@ -33,6 +32,8 @@ from poller.store import (
     open_store,
     polls,
 )
+
+from support import pg_admin, pg_schema
 
 T0 = datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -58,35 +59,14 @@ class Backend:
             store.close()
 
 
-def _pg_schema_url(base: str, schema: str) -> str:
-    sep = "&" if "?" in base else "?"
-    return f"{base}{sep}options={quote(f'-c search_path={schema}')}"
-
-
-def _pg_admin(base: str):  # type: ignore[no-untyped-def]
-    import psycopg2
-
-    conn = psycopg2.connect(base)
-    conn.autocommit = True
-    return conn
-
-
 @contextmanager
 def _pg_backend(base: str) -> Iterator[Backend]:
-    schema = f"osrs_test_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin(base)
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE SCHEMA "{schema}"')
-        b = Backend("postgresql", _pg_schema_url(base, schema))
+    with pg_schema(base) as url:
+        b = Backend("postgresql", url)
         try:
             yield b
         finally:
             b.close_all()
-            with admin.cursor() as cur:
-                cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    finally:
-        admin.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -797,7 +777,7 @@ def test_reopening_keeps_everything(backend: Backend) -> None:
 @pytest.mark.postgres
 def test_postgres_extra_connect_kwargs_select_the_schema(postgres_url: str) -> None:
     schema = f"osrs_test_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin(postgres_url)
+    admin = pg_admin(postgres_url)
     try:
         with admin.cursor() as cur:
             cur.execute(f'CREATE SCHEMA "{schema}"')
@@ -827,7 +807,7 @@ def test_postgres_store_reconnects_after_losing_its_connection(pg_backend: Backe
     store = pg_backend.open()
     store.sync_players([("A", "regular")], T0)
     (backend_pid,) = store.db.execute("SELECT pg_backend_pid()").fetchone()
-    admin = _pg_admin(store.db.target.location)
+    admin = pg_admin(store.db.target.location)
     try:
         with admin.cursor() as cur:
             cur.execute("SELECT pg_terminate_backend(%s)", (backend_pid,))
