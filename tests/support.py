@@ -183,7 +183,7 @@ print("RESULT " + json.dumps({"code": code, "loaded": watched in sys.modules}))
 
 def cli_in_a_fresh_process(
     tmp_path: Path, argv: list[str], *, watched: str, hook: str,
-    env_extra: dict[str, str] | None = None,
+    env_extra: dict[str, str] | None = None, config_extra: str = "",
 ) -> dict[str, object]:
     """``poller.cli.main(argv)`` in a new interpreter (this one has imported everything by now)
     against the `responses` fakes, with a config of one player; whether ``watched`` got loaded.
@@ -193,7 +193,7 @@ def cli_in_a_fresh_process(
 
     (tmp_path / "osrs-notify.toml").write_text(
         'database = "sqlite:///t.db"\n[poll]\nretries = 0\n'
-        f'[webhooks.clan]\nurl = "{hook}"\n[[players]]\nname = "Alice"\n',
+        f'[webhooks.clan]\nurl = "{hook}"\n[[players]]\nname = "Alice"\n' + config_extra,
         encoding="utf-8",
     )
     env = {k: v for k, v in os.environ.items()

@@ -91,3 +91,16 @@ def test_a_poll_never_imports_matplotlib(tmp_path: Path) -> None:
     for _ in range(2):
         result = cli_in_a_fresh_process(tmp_path, ["poll"], watched="matplotlib", hook=hook)
         assert result == {"code": 0, "loaded": False}
+
+
+def test_a_poll_with_a_digest_not_due_never_imports_matplotlib(tmp_path: Path) -> None:
+    hook = f"https://discord.com/api/webhooks/123456789012345678/{TOKEN}"
+    digest = '[[digest]]\nname = "weekly"\n'
+    for _ in range(2):
+        result = cli_in_a_fresh_process(tmp_path, ["poll"], watched="matplotlib", hook=hook,
+                                        config_extra=digest)
+        assert result == {"code": 0, "loaded": False}
+    # The same config: a digest on demand is what draws a chart.
+    shown = cli_in_a_fresh_process(tmp_path, ["digest", "weekly", "--dry-run"],
+                                   watched="matplotlib", hook=hook, config_extra=digest)
+    assert shown == {"code": 0, "loaded": True}
