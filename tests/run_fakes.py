@@ -72,12 +72,21 @@ class Sender:
     """Discord that accepts everything; ``posts`` has (webhook id, body) of each message."""
 
     posts: list[tuple[str, Any]] = field(default_factory=list)
+    edits: list[tuple[str, Any]] = field(default_factory=list)  # (message id, body)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def send(self, address: Any, body: Any, *, thread_id: str | None = None) -> SendResult:
+    def send(self, address: Any, body: Any, *, thread_id: str | None = None,
+             files: Any = ()) -> SendResult:
         with self.lock:
             self.posts.append((address.id, body))
-        return SendResult("sent", 200, attempts=1)
+            message_id = str(1000 + len(self.posts))
+        return SendResult("sent", 200, attempts=1, message_id=message_id)
+
+    def edit(self, address: Any, message_id: str, body: Any, *, thread_id: str | None = None,
+             files: Any = ()) -> SendResult:
+        with self.lock:
+            self.edits.append((message_id, body))
+        return SendResult("sent", 200, attempts=1, message_id=message_id)
 
     def global_pause_remaining(self) -> float:
         return 0.0

@@ -298,3 +298,30 @@ def test_the_prices_pass_runs_once_per_prices_window(tmp_path: Path) -> None:
     assert store.get_meta(PRICES_WINDOW_KEY) is not None
     assert [m.kind for m in recent(store)] == ["prices", "prices"]
     j.close()
+
+
+def test_run_posts_each_weekly_digest_once_and_keeps_the_live_one_current(
+    tmp_path: Path,
+) -> None:
+    # T0 is Wednesday 1 July 2026, 12:00 UTC; weeks turn over on Mondays at 00:00.
+    digest = '[[digest]]\nname = "weekly"\nchart = false\nlive = true\n'
+    clock = Clock(T0)
+    fetcher = Fetcher(level=60)
+    sender = Sender()
+    j = jobs(config(tmp_path, players=3, extra=digest), fetcher, sender, clock=clock)
+    try:
+        for hour in range(0, 6 * 24, 6):  # every six hours until Monday 12:00
+            clock.at = T0 + timedelta(hours=hour, minutes=1)
+            fetcher.level = 60 + hour // 24  # a level a day
+            j.hiscores()
+    finally:
+        j.close()
+    titles = [body["embeds"][0]["title"] for _, body in sender.posts
+              if "gains" in body["embeds"][0].get("title", "")]
+    # The live message of the week of 29 June, then the one of 6 July; each posted once.
+    assert titles == ["Weekly gains — week of 2026-06-29 (so far)",
+                      "Weekly gains — week of 2026-07-06 (so far)"]
+    edited = [body["embeds"][0]["title"] for _, body in sender.edits]
+    # Edited as players levelled (not on every pass), then finalised once at the turn-over.
+    assert edited.count("Weekly gains — week of 2026-06-29") == 1
+    assert 2 <= edited.count("Weekly gains — week of 2026-06-29 (so far)") <= 5
