@@ -232,6 +232,11 @@ class _Loader(Tables, ScheduleTables):
         digests = self.collect(
             lambda: self.digests(doc.get("digest", []), webhooks, known_hooks, week_start), ()
         )
+        configured = {p.key for p in players}
+        competitions = self.collect(
+            lambda: self.competitions(doc.get("competition", []), webhooks, known_hooks,
+                                      timezone, configured), ()
+        )
 
         urls = {
             attr: self.collect(lambda v=var, a=attr: self.env_url(v, default(a)), default(attr))
@@ -261,6 +266,7 @@ class _Loader(Tables, ScheduleTables):
             players=players,
             watch=watch,
             digests=digests,
+            competitions=competitions,
             api_key=self.env_value("OSRS_API_KEY"),
             unset_vars=unset,
             **urls,

@@ -1,17 +1,20 @@
-"""The config's scheduled reports: ``[[digest]]`` tables (and the checks tying them to the
-webhooks and the gains metrics). Keys and defaults come from the dataclasses, as elsewhere."""
+"""The config's scheduled reports: ``[[digest]]`` and ``[[competition]]`` tables, and the checks
+tying them to the webhooks, the players and the gains metrics. Keys and defaults come from the
+dataclasses, as elsewhere."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import time
+from datetime import date, datetime, time, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from poller.config_keys import allowed_keys, default_of
 from poller.config_reader import Reader, describe
 from poller.events import PLAYER_EVENT_KINDS
-from poller.settings import DigestSettings, WebhookSettings
+from poller.names import normalize_name
+from poller.settings import RANDOM_METRICS, CompetitionSettings, DigestSettings, WebhookSettings
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _CLOCK = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
@@ -101,3 +104,139 @@ class ScheduleTables(Reader):
             self.fail(f"{key}.webhooks", f"digest {name!r} has nowhere to post: no webhook "
                                          "takes player events; name some in webhooks")
         return DigestSettings(name=name, at=at, metrics=tuple(metrics), webhooks=hooks, **values)
+
+    # -- [[competition]] ---------------------------------------------------------------------
+
+    def local_datetime(self, value: Any, key: str, tz: str) -> datetime:
+        """``start = 2026-12-07T18:00:00`` (a TOML local date-time in ``tz``; one with an
+        offset is taken as written) or the same as a string → aware UTC."""
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value.strip())
+            except ValueError:
+                pass
+        if isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime.combine(value, time(0))
+        if not isinstance(value, datetime):
+            self.fail(key, f"expected a local date-time, got {describe(value)}",
+                      "2026-12-07T18:00:00 (in the config's timezone)")
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=ZoneInfo(tz))
+        return value.astimezone(timezone.utc)
+
+    def competitions(
+        self, value: Any, webhooks: Mapping[str, WebhookSettings], known: set[str],
+        tz: str, players: set[str],
+    ) -> tuple[CompetitionSettings, ...]:
+        if not isinstance(value, list):
+            self.fail("competition", f"expected [[competition]] tables, got {describe(value)}")
+        player_hooks = tuple(
+            n for n, h in webhooks.items() if h.events & set(PLAYER_EVENT_KINDS)
+        )
+        out: list[CompetitionSettings] = []
+        seen: set[str] = set()
+        for i, raw in enumerate(value):
+            c = self.collect(lambda r=raw, i=i: self.competition(
+                r, f"competition[{i}]", player_hooks, known, tz, players), None)
+            if c is None:
+                continue
+            if c.name.lower() in seen:
+                self.collect(lambda i=i, c=c: self.fail(
+                    f"competition[{i}].name", f"a second competition named {c.name!r}"), None)
+                continue
+            seen.add(c.name.lower())
+            out.append(c)
+        return tuple(out)
+
+    def competition(
+        self, raw: Any, key: str, player_hooks: tuple[str, ...], known: set[str], tz: str,
+        players: set[str],
+    ) -> CompetitionSettings:
+        t = self.table(raw, key, (*allowed_keys(CompetitionSettings), "metric"))
+        if "name" not in t:
+            self.fail(f"{key}.name", "missing: every [[competition]] needs a name (used by "
+                                     "`osrs-notify competition show NAME`)")
+        name = self.str_(t["name"], f"{key}.name").strip()
+        if not _NAME.fullmatch(name):
+            self.fail(f"{key}.name", f"{name!r} is not allowed", "1–32 of letters, digits, _ -")
+        what = f"competition {name!r}"
+        values = self.fields(CompetitionSettings, t, key)
+        metrics = self.competition_metrics(t, key, what, recurring=values["every"] is not None)
+        start = end = None
+        if values["every"] is None:
+            for k in ("weekday", "at"):
+                if k in t:
+                    self.fail(f"{key}.{k}", f"{what}: {k} is for a recurring competition "
+                                            "(every = \"week\")")
+            if "start" not in t or "end" not in t:
+                self.fail(key, f"{what} needs start and end (or every = \"week\" to recur)")
+            start = self.local_datetime(t["start"], f"{key}.start", tz)
+            end = self.local_datetime(t["end"], f"{key}.end", tz)
+            if end <= start:
+                self.fail(f"{key}.end", f"{what} ends ({t['end']}) before it starts "
+                                        f"({t['start']})")
+        else:
+            for k in ("start", "end"):
+                if k in t:
+                    self.fail(f"{key}.{k}", f"{what} recurs every {values['every']}: its rounds "
+                                            "are set by weekday and at, not start/end")
+            if values["weekday"] is not None and values["every"] != "week":
+                self.fail(f"{key}.weekday", f"{what}: weekday is for every = \"week\"")
+        at = default_of(CompetitionSettings, "at")
+        if "at" in t:
+            at = self.local_time(t["at"], f"{key}.at")
+        entrants: list[str] = []
+        if "players" in t:
+            for j, player in enumerate(self.str_list(t["players"], f"{key}.players")):
+                if normalize_name(player) not in players:
+                    self.fail(f"{key}.players[{j}]", f"{what}: {player!r} is not a configured "
+                                                     "player (add a [[players]] table first)")
+                entrants.append(normalize_name(player))
+        reminders = default_of(CompetitionSettings, "reminders")
+        if "reminders" in t:
+            texts = self.str_list(t["reminders"], f"{key}.reminders")
+            reminders = tuple(self.duration(r, f"{key}.reminders[{j}]") for j, r in
+                              enumerate(texts))
+        hooks = player_hooks
+        if "webhooks" in t:
+            hooks = tuple(self.str_list(t["webhooks"], f"{key}.webhooks"))
+            for j, hook in enumerate(hooks):
+                if hook not in known:
+                    self.fail(f"{key}.webhooks[{j}]", f"{what}: no webhook named {hook!r}",
+                              sorted(known) or "none defined")
+        if not hooks:
+            self.fail(f"{key}.webhooks", f"{what} has nowhere to post: no webhook takes player "
+                                         "events; name some in webhooks")
+        return CompetitionSettings(
+            name=name, metrics=metrics, start=start, end=end, at=at, players=tuple(entrants),
+            webhooks=hooks, reminders=tuple(sorted(reminders, reverse=True)), **values,
+        )
+
+    def competition_metrics(
+        self, t: Mapping[str, Any], key: str, what: str, *, recurring: bool
+    ) -> tuple[str, ...]:
+        from poller.gains import UnknownMetric, find_metric
+
+        if ("metric" in t) == ("metrics" in t):
+            self.fail(key, f"{what} needs one of metric or metrics (several, summed)")
+        where = f"{key}.metric" if "metric" in t else f"{key}.metrics"
+        texts = [self.str_(t["metric"], where)] if "metric" in t else \
+            self.str_list(t["metrics"], where)
+        if not texts:
+            self.fail(where, f"{what} has no metrics")
+        out: list[str] = []
+        for j, text in enumerate(texts):
+            k = where if "metric" in t else f"{where}[{j}]"
+            if text in RANDOM_METRICS:
+                if not recurring or len(texts) > 1:
+                    self.fail(k, f"{what}: {text} picks one metric per round of a recurring "
+                                 "competition, on its own")
+                out.append(text)
+                continue
+            try:
+                out.append(find_metric(text).key)
+            except UnknownMetric as exc:
+                self.fail(k, str(exc) + "; or random_skill, random_boss")
+        if len(set(out)) != len(out):
+            self.fail(where, f"{what} names a metric twice")
+        return tuple(out)

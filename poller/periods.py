@@ -57,13 +57,14 @@ def _month_start(day: date, offset: int) -> date:
 
 def calendar_period(
     kind: CalendarKind, now: datetime, tz: str, *, week_start: int = 0, offset: int = 0,
-    at: time = time(0),
+    at: time = time(0), whole: bool = False,
 ) -> Period:
     """The day/week/month containing ``now`` in zone ``tz`` (``offset=-1``: the one before).
 
     ``week_start`` is the weekday a week begins on (0 = Monday … 6 = Sunday) and ``at`` the
     local time periods turn over at (a digest's "Sunday 20:00"). The current period ends at
-    ``now``; an earlier one at the next period's first instant.
+    ``now`` unless ``whole`` (a competition's round: its planned end); an earlier or later one
+    at the next period's first instant.
     """
     zone = ZoneInfo(tz)
     local = now.astimezone(zone)
@@ -87,7 +88,9 @@ def calendar_period(
     else:
         raise PeriodError(f"unknown period {kind!r}; use one of {', '.join(CALENDAR_KINDS)}")
     start = _midnight(first, zone, at)
-    end = min(now.astimezone(timezone.utc), _midnight(after, zone, at))
+    end = _midnight(after, zone, at)
+    if not whole:
+        end = min(now.astimezone(timezone.utc), end)
     return Period(start, end, label)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import get_args
@@ -194,6 +194,43 @@ class DigestSettings:
         object.__setattr__(self, "webhooks", tuple(self.webhooks))
 
 
+RANDOM_METRICS: tuple[str, ...] = ("random_skill", "random_boss")
+
+
+@dataclass(frozen=True, slots=True)
+class CompetitionSettings:
+    """A ``[[competition]]``: one-off (``start``/``end``) or recurring (``every``), on one metric
+    or the sum of several (``metrics``; ``random_skill``/``random_boss`` pick one per round)."""
+
+    name: str = field(metadata=key("custom"))
+    # Gains keys (poller.gains) or one of RANDOM_METRICS; ``metric = "x"`` is ``metrics = ["x"]``.
+    metrics: tuple[str, ...] = field(default=(), metadata=key("custom"))
+    # One-off: aware UTC instants, written as local date-times in the config's timezone.
+    start: datetime | None = field(default=None, metadata=key("custom"))
+    end: datetime | None = field(default=None, metadata=key("custom"))
+    # Recurring: a round per calendar period, turning over at ``weekday``/``at``.
+    every: str | None = field(default=None, metadata=key("choice", choices=CALENDAR_KINDS))
+    weekday: str | None = field(default=None, metadata=key("choice", choices=WEEKDAYS))
+    at: time = field(default=time(0), metadata=key("custom"))
+    # Normalised names; () = every configured player.
+    players: tuple[str, ...] = field(default=(), metadata=key("custom"))
+    webhooks: tuple[str, ...] = field(default=(), metadata=key("custom"))
+    lead: timedelta = field(default=timedelta(hours=24), metadata=key("duration"))
+    reminders: tuple[timedelta, ...] = field(
+        default=(timedelta(hours=24), timedelta(hours=1)), metadata=key("custom")
+    )
+    top: int = field(default=10, metadata=key("int", lo=3, hi=25))
+    chart: bool = field(default=True, metadata=key("bool"))
+
+    def __post_init__(self) -> None:
+        for name in ("metrics", "players", "webhooks", "reminders"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    @property
+    def recurring(self) -> bool:
+        return self.every is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     path: Path = Path(DEFAULT_CONFIG)
@@ -217,6 +254,9 @@ class Settings:
     digests: tuple[DigestSettings, ...] = field(
         default=(), metadata=key("custom", name="digest")
     )
+    competitions: tuple[CompetitionSettings, ...] = field(
+        default=(), metadata=key("custom", name="competition")
+    )
     # From the environment only (no config key): where the APIs are, and the hiscores API key.
     api_endpoint: str = "https://secure.runescape.com"
     prices_endpoint: str = "https://prices.runescape.wiki/api/v1/osrs"
@@ -237,6 +277,7 @@ class Settings:
         object.__setattr__(self, "players", tuple(self.players))
         object.__setattr__(self, "watch", tuple(self.watch))
         object.__setattr__(self, "digests", tuple(self.digests))
+        object.__setattr__(self, "competitions", tuple(self.competitions))
         object.__setattr__(self, "unset_vars", tuple(self.unset_vars))
         by_key: dict[str, PlayerSettings] = {}
         for p in self.players:

@@ -217,9 +217,42 @@ def _v6_posts(db: pw.Database) -> None:
     db.execute_sql("CREATE INDEX post_status_due ON post (status, next_attempt_at)")
 
 
+def _v7_competitions(db: pw.Database) -> None:
+    """Competitions: each round as first materialised (its metrics, chosen once even when
+    random), each participant's start snapshot recorded at the start poll, and the final
+    standings kept for history."""
+    pg = _is_pg(db)
+    ref = "BIGINT" if pg else "INTEGER"
+    for sql in (
+        """CREATE TABLE competition_round (
+            competition TEXT NOT NULL,
+            round TEXT NOT NULL,
+            metrics TEXT NOT NULL,
+            starts_at TIMESTAMP NOT NULL,
+            ends_at TIMESTAMP NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (competition, round))""",
+        f"""CREATE TABLE competition_entry (
+            competition TEXT NOT NULL,
+            round TEXT NOT NULL,
+            player_id {ref} NOT NULL REFERENCES player (id),
+            snapshot_id {ref} NOT NULL REFERENCES snapshot (id),
+            recorded_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (competition, round, player_id))""",
+        """CREATE TABLE competition_result (
+            competition TEXT NOT NULL,
+            round TEXT NOT NULL,
+            player TEXT NOT NULL,
+            rank INTEGER NOT NULL,
+            gain BIGINT NOT NULL,
+            PRIMARY KEY (competition, round, player))""",
+    ):
+        db.execute_sql(sql)
+
+
 MIGRATIONS: list[Migration] = [
     _v1_initial, _v2_delivery_state, _v3_prices, _v4_runs_and_leases, _v5_anomaly_reason,
-    _v6_posts,
+    _v6_posts, _v7_competitions,
 ]
 
 
