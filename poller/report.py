@@ -15,6 +15,7 @@ from .snapshot import OVERALL, Snapshot
 if TYPE_CHECKING:
     from .deliver import DeliveryReport
     from .pipeline import RunReport
+    from .renames import Decision
     from .settings import Settings
     from .store import Store
 
@@ -66,6 +67,8 @@ def print_poll_report(report: RunReport, settings: Settings) -> None:
         click.echo(f"New in the config (silent baseline): {', '.join(report.added_players)}")
     if report.removed_players:
         click.echo(f"No longer in the config (history kept): {', '.join(report.removed_players)}")
+    for line in rename_lines(report.renames, dry_run=report.dry_run):
+        click.echo(line)
 
     if report.dry_run:
         by_hook: dict[str, list[str]] = {}
@@ -105,6 +108,21 @@ def print_poll_report(report: RunReport, settings: Settings) -> None:
             click.echo(f"  {r.name}: {r.error}", err=True)
         elif r.error:
             click.echo(f"  {r.name}: {r.error}")
+
+
+def rename_lines(decisions: Sequence[Decision], *, dry_run: bool = False) -> list[str]:
+    """What the rename check made of each new name (see :mod:`poller.renames`)."""
+    lines = []
+    for d in decisions:
+        if d.kind == "renamed":
+            done = "would carry" if dry_run else "history carried over, announced once"
+            lines.append(f"Renamed: {d.old} → {d.new} (the stats continue; {done})")
+        elif d.kind == "respelled":
+            lines.append(f"Display name now {d.new} (was {d.old}; {d.reason})")
+        else:
+            lines.append(f"{d.new} starts from a fresh baseline, not as a renamed player: "
+                         f"{d.reason}")
+    return lines
 
 
 def delivery_lines(report: DeliveryReport) -> list[tuple[str, bool]]:
