@@ -63,10 +63,14 @@ def print_poll_report(report: RunReport, settings: Settings) -> None:
     summary = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in order if counts[k])
     verb = "Would poll" if report.dry_run else "Polled"
     click.echo(f"{verb} {len(report.results)} player(s) in {took:.1f}s: {summary or 'nothing'}")
-    if report.added_players:
-        click.echo(f"New in the config (silent baseline): {', '.join(report.added_players)}")
-    if report.removed_players:
-        click.echo(f"No longer in the config (history kept): {', '.join(report.removed_players)}")
+    # A name carried over is said once, as a rename, not as one added and one removed.
+    carried = {n for d in report.renames if d.kind == "renamed" for n in (d.old, d.new)}
+    added = [n for n in report.added_players if n not in carried]
+    removed = [n for n in report.removed_players if n not in carried]
+    if added:
+        click.echo(f"New in the config (silent baseline): {', '.join(added)}")
+    if removed:
+        click.echo(f"No longer in the config (history kept): {', '.join(removed)}")
     for line in rename_lines(report.renames, dry_run=report.dry_run):
         click.echo(line)
 

@@ -120,7 +120,7 @@ def test_match_renames(
 ) -> None:
     got = match_renames(departed, arrived)
     assert [(d.kind, d.new, d.old) for d in got] == [(d.kind, d.new, d.old) for d in expected]
-    for decision, want in zip(got, expected):
+    for decision, want in zip(got, expected, strict=True):
         assert decision.reason.startswith(want.reason), decision.reason
 
 
