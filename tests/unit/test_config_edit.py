@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
 from poller.config_edit import EditRefused, add_player, remove_player
+
+from support import TOKEN, cli_in_a_fresh_process
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -70,3 +73,19 @@ def test_refusals(edit, says: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(EditRefused) as caught:
         edit(HEAD + A + B + TAIL)
     assert str(caught.value).startswith(says)
+
+
+@pytest.mark.parametrize(
+    ("argv", "loaded"),
+    [
+        (["poll"], False),
+        (["players", "list"], False),
+        (["players", "add", "Bob", "--offline"], True),
+    ],
+)
+def test_only_the_editing_commands_import_tomlkit(
+    tmp_path: Path, argv: list[str], loaded: bool
+) -> None:
+    hook = f"https://discord.com/api/webhooks/123456789012345678/{TOKEN}"
+    result = cli_in_a_fresh_process(tmp_path, argv, watched="tomlkit", hook=hook)
+    assert result == {"code": 0, "loaded": loaded}
