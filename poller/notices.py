@@ -79,10 +79,12 @@ def player_of(name: str, mode: str) -> Player:
 
 
 def event_notice(
-    event: Event, *, player: str, mode: str, snapshot: Snapshot | None, taken_at: datetime
+    event: Event, *, player: str, mode: str, snapshot: Snapshot | None, taken_at: datetime,
+    old_name: str | None = None,
 ) -> Notice:
     """One event of one player's poll, with everything the notifier renders. ``snapshot`` (the
-    player after the poll) gives combat, total level and overall XP; None leaves them out."""
+    player after the poll) gives combat, total level and overall XP; None leaves them out.
+    ``old_name`` is a renamed player's previous name (the "renamed" player event)."""
     kind, metric = event.kind, event.metric
     picture: wiki_images.WikiFile | None = None
     scale = SCALES.get(kind)
@@ -106,7 +108,7 @@ def event_notice(
         taken_at=taken_at, icon_url=picture.url if picture is not None else None,
         combat=combat, total_level=total, overall_xp=overall_xp,
         unit=count_unit(kind, metric), scale=scale, about=about,
-        tier=CLUE_TIERS.get(metric) if kind == "clue" else None,
+        tier=CLUE_TIERS.get(metric) if kind == "clue" else None, old_name=old_name,
     )
 
 

@@ -242,4 +242,5 @@ def merge_reports(reports: Sequence[RunReport]) -> RunReport:
         deliveries_added=sum(r.deliveries_added for r in reports),
         added_players=tuple(p for r in reports for p in r.added_players),
         removed_players=tuple(p for r in reports for p in r.removed_players),
+        renames=tuple(d for r in reports for d in r.renames),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +22,8 @@ from .clock import utcnow
 from .errors import OSRSApiError, PlayerNotFound, error_line
 from .events import Event, Presence, decreases, derive, next_presence
 from .reference import high_water, with_ratings
+from .rename_pass import RenamePass, notice_renames
+from .routing import config_route
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
     from notifier.notice import Notice
 
+    from .renames import Decision
     from .settings import Settings
     from .store import PlayerState, PollRecord, RecordStats, Store
 
@@ -94,6 +97,7 @@ class RunReport:
     deliveries_added: int = 0
     added_players: tuple[str, ...] = ()
     removed_players: tuple[str, ...] = ()
+    renames: tuple[Decision, ...] = ()  # what each new name is: renamed, fresh or respelled
 
     def count(self, outcome: str) -> int:
         return sum(1 for r in self.results if r.outcome == outcome)
@@ -135,18 +139,25 @@ def fetch_all(
     *,
     concurrency: int,
     stop: threading.Event | None = None,
+    prefetched: Mapping[int, Snapshot | BaseException] | None = None,
 ) -> list[_Fetched]:
     """Fetch every player with at most ``concurrency`` requests in flight, in input order.
 
     The HTTP client's rate limiter spaces the requests; the pool only bounds how many wait on
     the network at once. One player's failure is captured, never raised: it must not stop the
     others. Once ``stop`` is set no new fetch starts (those in flight finish); the players not
-    fetched come back ``skipped``.
+    fetched come back ``skipped``. A player in ``prefetched`` (the rename check asked for
+    them already) takes that answer instead of a request.
     """
 
     def one(player: PlayerState) -> _Fetched:
         if stop is not None and stop.is_set():
             return _Fetched(player, skipped=True)
+        if prefetched is not None and player.id in prefetched:
+            answer = prefetched[player.id]
+            if isinstance(answer, Snapshot):
+                return _Fetched(player, snapshot=answer)
+            return _Fetched(player, error=answer)
         try:
             snapshot = fetcher.fetch(player.name, player.mode, not_before=player.last_polled_at)
             return _Fetched(player, snapshot=snapshot)
@@ -327,38 +338,27 @@ def plan_player(
     )
 
 
-def _config_route(
-    settings: Settings, store: Store, players: Sequence[PlayerState]
-) -> Callable[[str, str], tuple[str, ...]]:
-    """``settings.route``, but for a player followed through ``players rename`` while the config
-    still lists the old name: routed as that config entry (its own webhooks, the webhooks'
-    players/exclude lists), not as an unknown name that every "*" webhook takes.
+def _announce_rename(
+    result: PlayerResult, rec: PollRecord, old: str, fetched: _Fetched, now: datetime,
+    route: Callable[[str, str], tuple[str, ...]],
+) -> tuple[PlayerResult, PollRecord]:
+    """The poll of a name that took ``old``'s history, with one "renamed" event first."""
+    from .notices import event_notice
+    from .store import OutboxEntry
 
-    Webhooks without a URL are routed to as well: their messages are held until it is set
-    (`deliver` says so on every run), never dropped because a `.env` was forgotten."""
-    configured = {entry.key for entry in settings.players}
-    if all(p.key in configured for p in players):  # the usual case: no extra query
-        return partial(settings.route, include_unconfigured=True)
-    renamed = {p.key: p.renamed_to for p in store.all_players() if p.renamed_to}
-    aliases: dict[str, str] = {}
-    for entry in settings.players:
-        key, seen = entry.key, set()
-        while key in renamed and key not in seen:
-            seen.add(key)
-            key = _key(renamed[key])
-        if key != entry.key and key not in configured:
-            aliases[key] = entry.name
-
-    def route(kind: str, player: str) -> tuple[str, ...]:
-        return settings.route(kind, aliases.get(_key(player), player), include_unconfigured=True)
-
-    return route
+    player, event = fetched.player, Event("player", "renamed")
+    notice = event_notice(event, player=player.name, mode=player.mode, snapshot=fetched.snapshot,
+                          taken_at=now, old_name=old)
+    queued = Queued(event, notice, route(event.kind, player.name))
+    entry = OutboxEntry(kind=event.kind, payload=notice.to_json(), webhooks=queued.webhooks)
+    return (dataclasses.replace(result, queued=(queued, *result.queued)),
+            dataclasses.replace(rec, outbox=(entry, *rec.outbox)))
 
 
-def _key(name: str) -> str:
-    from .names import normalize_name
-
-    return normalize_name(name)
+def _answers(fetcher: Fetcher, settings: Settings, players: Sequence[PlayerState]
+             ) -> dict[int, Snapshot | BaseException]:
+    got = fetch_all(players, fetcher, concurrency=settings.poll.concurrency)
+    return {f.player.id: f.snapshot or f.error or ValueError("no answer") for f in got}
 
 
 def _with_snapshots(store: Store, batch: list[PlayerState]) -> list[PlayerState]:
@@ -394,6 +394,7 @@ def run_once(
     started = now()
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
+    renames = RenamePass()
     # A whole roster is walked a batch at a time: fetch, plan, record, then the next batch, so
     # 10,000 players never hold 10,000 decoded snapshots and 10,000 fresh ones at once.
     load_batches = False
@@ -403,10 +404,12 @@ def run_once(
         else:
             sync = store.sync_players([(p.name, p.mode) for p in settings.players], started)
             added, removed = sync.added, sync.deactivated
+            # Before the roster is loaded: a carried rename changes who is polled.
+            renames = notice_renames(store, sync, partial(_answers, fetcher, settings), now)
             players = store.active_players(with_snapshots=False)
             load_batches = True
 
-    route = _config_route(settings, store, players)
+    route = config_route(settings, store, players)
     results: list[PlayerResult] = []
     snapshots = events_added = deliveries = 0
     for start in range(0, len(players), BATCH_SIZE):
@@ -415,13 +418,17 @@ def run_once(
         batch = list(players[start : start + BATCH_SIZE])
         if load_batches:
             batch = _with_snapshots(store, batch)
-        fetched = fetch_all(batch, fetcher, concurrency=settings.poll.concurrency, stop=stop)
+        fetched = fetch_all(batch, fetcher, concurrency=settings.poll.concurrency, stop=stop,
+                            prefetched=renames.answers)
         taken = now()
         plan = _Plan()
         for item in fetched:
             if item.skipped:
                 continue
             result, rec = plan_player(item, settings=settings, now=taken, route=route)
+            old = renames.carried.get(item.player.id)
+            if old is not None and item.snapshot is not None:
+                result, rec = _announce_rename(result, rec, old, item, taken, route)
             plan.results.append(result)
             plan.records.append(rec)
         if not dry_run and plan.records:
@@ -441,4 +448,5 @@ def run_once(
         deliveries_added=deliveries,
         added_players=added,
         removed_players=removed,
+        renames=renames.decisions,
     )

@@ -15,6 +15,7 @@ from .snapshot import OVERALL, Snapshot
 if TYPE_CHECKING:
     from .deliver import DeliveryReport
     from .pipeline import RunReport
+    from .renames import Decision
     from .settings import Settings
     from .store import Store
 
@@ -62,10 +63,16 @@ def print_poll_report(report: RunReport, settings: Settings) -> None:
     summary = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in order if counts[k])
     verb = "Would poll" if report.dry_run else "Polled"
     click.echo(f"{verb} {len(report.results)} player(s) in {took:.1f}s: {summary or 'nothing'}")
-    if report.added_players:
-        click.echo(f"New in the config (silent baseline): {', '.join(report.added_players)}")
-    if report.removed_players:
-        click.echo(f"No longer in the config (history kept): {', '.join(report.removed_players)}")
+    # A name carried over is said once, as a rename, not as one added and one removed.
+    carried = {n for d in report.renames if d.kind == "renamed" for n in (d.old, d.new)}
+    added = [n for n in report.added_players if n not in carried]
+    removed = [n for n in report.removed_players if n not in carried]
+    if added:
+        click.echo(f"New in the config (silent baseline): {', '.join(added)}")
+    if removed:
+        click.echo(f"No longer in the config (history kept): {', '.join(removed)}")
+    for line in rename_lines(report.renames, dry_run=report.dry_run):
+        click.echo(line)
 
     if report.dry_run:
         by_hook: dict[str, list[str]] = {}
@@ -105,6 +112,21 @@ def print_poll_report(report: RunReport, settings: Settings) -> None:
             click.echo(f"  {r.name}: {r.error}", err=True)
         elif r.error:
             click.echo(f"  {r.name}: {r.error}")
+
+
+def rename_lines(decisions: Sequence[Decision], *, dry_run: bool = False) -> list[str]:
+    """What the rename check made of each new name (see :mod:`poller.renames`)."""
+    lines = []
+    for d in decisions:
+        if d.kind == "renamed":
+            done = "would carry" if dry_run else "history carried over, announced once"
+            lines.append(f"Renamed: {d.old} → {d.new} (the stats continue; {done})")
+        elif d.kind == "respelled":
+            lines.append(f"Display name now {d.new} (was {d.old}; {d.reason})")
+        else:
+            lines.append(f"{d.new} starts from a fresh baseline, not as a renamed player: "
+                         f"{d.reason}")
+    return lines
 
 
 def delivery_lines(report: DeliveryReport) -> list[tuple[str, bool]]:

@@ -21,6 +21,7 @@ from .digest import digest
 from .gains import gains
 from .lookup import lookup
 from .players import players
+from .players_edit import players_add, players_remove
 from .poll import poll
 from .price import price
 from .run import run
@@ -73,6 +74,8 @@ def cli(ctx: click.Context, config_path: str, verbose: int, debug: bool) -> None
 for command in (poll, deliver, webhook, lookup, players, gains, digest, check, price, stats,
                 run):
     cli.add_command(command)
+for subcommand in (players_add, players_remove):
+    players.add_command(subcommand)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

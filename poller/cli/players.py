@@ -1,4 +1,5 @@
-"""`osrs-notify players list` and `osrs-notify players rename`."""
+"""`osrs-notify players list` and `osrs-notify players rename`; `add` and `remove` live in
+:mod:`.players_edit` (joined to the group in :mod:`poller.cli`)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from .context import Context, UserError, closing
 
 @click.group()
 def players() -> None:
-    """List configured players, or carry a player's history to a new name.
+    """List, add or remove configured players, or carry a player's history to a new name.
 
     \b
     Example:
       osrs-notify players list --json
+      osrs-notify players add "Lynx Titan" --mode ironman
+      osrs-notify players remove "Lynx Titan"
       osrs-notify players rename "Old Name" "New Name"
     """
 

@@ -178,7 +178,8 @@ def stages(n: int, seed: int) -> list[list[str]]:
     pieces ``run_once`` is made of), for the write-up of a miss."""
     from poller.config import load_settings
     from poller.events import derive
-    from poller.pipeline import _config_route, fetch_all, plan_player, run_once
+    from poller.pipeline import fetch_all, plan_player, run_once
+    from poller.routing import config_route
     from poller.store import open_store
 
     rng = random.Random(seed)
@@ -211,7 +212,7 @@ def stages(n: int, seed: int) -> list[list[str]]:
                         lambda: fetch_all(states, fetcher, concurrency=conc))
         stage("fetch_all + parse_json, 1 thread",
               lambda: fetch_all(states, fetcher, concurrency=1))
-        route = _config_route(settings, store, states)
+        route = config_route(settings, store, states)
         plans = stage("plan_player (derive, route, payloads)", lambda: [
             plan_player(f, settings=settings, now=now, route=route) for f in fetched])
         events = [(q.event.kind, r.name) for r, _ in plans for q in r.queued]
