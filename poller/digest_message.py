@@ -19,10 +19,10 @@ from notifier.numbers import fmt_xp
 
 from .digests import DigestData
 from .gains import ClanGains
+from .posting import CHART_FILE
 from .settings import DigestSettings
 from .store.posts import PostContent
 
-CHART_FILE = "gains.png"
 CHART_ROWS = 12  # bars drawn: more would be unreadable at the size Discord shows an embed image
 MEDALS = ("🥇", "🥈", "🥉")
 COLOUR = 0xF0B232

@@ -2,8 +2,8 @@
 period (the gains of each of its metrics, and the period's 99s and achievements).
 
 The schedule is pure (:func:`ended_period`, :func:`due_period`); :func:`gather` reads the store.
-Posting (once, live edits, sending) is :mod:`poller.digest_step`; wording and the chart are
-:mod:`poller.digest_message`.
+Queueing (once, live edits) is :mod:`poller.digest_step`, sending :mod:`poller.posting`;
+wording and the chart are :mod:`poller.digest_message`.
 
 When a digest is due: just after its period ends, and only the *latest* ended period — a
 process that was down for three weeks posts last week's digest once, not three. A digest is

@@ -31,15 +31,15 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from .clock import utcnow
-from .digest_step import digest_lines
 from .errors import one_line
 from .passes import Batch, Players, Posts, run_pass
+from .posting import post_lines
 from .timing import Timing, claim_limit, make_timing, new_owner, window_start
 
 if TYPE_CHECKING:
     from .deliver import DeliveryReport, Sender
-    from .digest_step import Poster
     from .pipeline import Fetcher
+    from .posting import Poster
     from .redis_layer import RedisLayer
     from .settings import Settings
     from .store import PendingDelivery, Store
@@ -235,8 +235,8 @@ class Jobs:
                 posts=Posts(lambda: cast("Poster", parts.sender), self.owner),
             )
             if report.digests is not None:
-                for line in digest_lines(report.digests):
-                    log.info("digests: %s", line)
+                for line in post_lines(report.digests):
+                    log.info("posts: %s", line)
             if not report.batches:
                 log.debug("hiscores: nothing due")
                 return

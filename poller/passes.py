@@ -29,8 +29,8 @@ from .clock import utcnow
 if TYPE_CHECKING:
     import threading
 
-    from .digest_step import DigestReport, Poster
     from .pipeline import Fetcher, RunReport
+    from .posting import Poster, PostReport
     from .price_pass import PricePass, PriceReport
     from .redis_layer import RedisLayer
     from .settings import Settings
@@ -87,7 +87,7 @@ class PassReport:
     players: RunReport | None = None
     prices: PriceReport | None = None
     batches: int = 0
-    digests: DigestReport | None = None
+    digests: PostReport | None = None
 
     @property
     def polled(self) -> int:
@@ -169,9 +169,10 @@ def run_pass(
 
     digest_report = None
     if posts is not None and settings.digests and not dry_run:
-        from .digest_step import DigestReport, queue_digests, send_posts
+        from .digest_step import queue_digests
+        from .posting import PostReport, send_posts
 
-        digest_report = DigestReport()
+        digest_report = PostReport()
         changed = player_report is None or player_report.count("changed") > 0
         queue_digests(settings, store, now(), digest_report, changed=changed)
         send_posts(settings, store, posts.poster, now(), posts.owner, digest_report)

@@ -32,14 +32,9 @@ def digest(obj: Context, name: str, so_far: bool, dry_run: bool, write_chart: st
     """
     from ..clock import utcnow
     from ..digest_message import as_text, render
-    from ..digest_step import (
-        DigestReport,
-        digest_lines,
-        queue_final,
-        queue_so_far,
-        send_posts,
-    )
+    from ..digest_step import queue_final, queue_so_far
     from ..digests import digest_period, gather
+    from ..posting import PostReport, post_lines, send_posts
     from ..timing import new_owner
 
     settings = obj.settings()
@@ -64,13 +59,13 @@ def digest(obj: Context, name: str, so_far: bool, dry_run: bool, write_chart: st
                 with open(write_chart, "wb") as out:
                     out.write(content.chart)
             return
-        report = DigestReport()
+        report = PostReport()
         if so_far:
             queue_so_far(settings, store, chosen, now, report)
         elif not queue_final(settings, store, chosen, period, now, report):
             click.echo(f"{chosen.name}: {period.label} was already posted.")
         send_posts(settings, store, lambda: obj.sender(settings), now, f"cli:{new_owner()}",
                    report)
-    for line in digest_lines(report):
+    for line in post_lines(report):
         click.echo(line)
     sys.exit(report.exit_code)

@@ -12,7 +12,7 @@ import click
 from .context import Context, UserError, checked_metrics_file, closing, metrics_file_option
 
 if TYPE_CHECKING:
-    from ..digest_step import Poster
+    from ..posting import Poster
 
 log = logging.getLogger("osrs_notify")
 
@@ -100,8 +100,8 @@ def poll(obj: Context, dry_run: bool, metrics_file: str | None) -> None:
     if delivery is not None:
         print_delivery_report(delivery)
     if done.digests is not None:
-        from ..digest_step import digest_lines
+        from ..posting import post_lines
 
-        for line in digest_lines(done.digests):
+        for line in post_lines(done.digests):
             click.echo(line)
     sys.exit(max(done.exit_code, delivery.exit_code if delivery else 0))

@@ -21,6 +21,7 @@ from typing import Any
 from ..snapshot import Snapshot
 from . import leases, locks, meta, migrations, outbox, polls, webhooks
 from . import players as roster  # (`players` is a parameter name callers pass)
+from .competitions import CompetitionLog
 from .db import Db, guarded
 from .orm import pw
 from .posts import PostLog
@@ -421,3 +422,8 @@ class Store:
     def posts(self) -> PostLog:
         """Scheduled posts: digests, once per period, live ones edited (see :mod:`.posts`)."""
         return PostLog(self.db)
+
+    @property
+    def competitions(self) -> CompetitionLog:
+        """Competition rounds, start snapshots and results (see :mod:`.competitions`)."""
+        return CompetitionLog(self.db)

@@ -121,7 +121,7 @@ def test_a_simulated_week_gets_one_digest(world) -> None:
     serve(fake, 8)
     cli(env, home, WEEK + timedelta(days=8), "poll")
     now = cli(env, home, WEEK + timedelta(days=8, minutes=1), "digest", "weekly", "--now")
-    assert "digest posts: 1 sent" in now.stdout
+    assert "posts: 1 sent" in now.stdout
     latest = digests(discord, hook)[-1].body["embeds"][0]
     assert latest["title"] == "Weekly gains — week of 2026-12-06 (so far)"
     # From the state in force at 20:00 (day 6's poll) to day 8's: two days of play.

@@ -13,8 +13,9 @@ import pytest
 
 from notifier.sender import WebhookSender
 from poller.config import load_settings
-from poller.digest_step import DigestReport, queue_digests, send_posts
+from poller.digest_step import queue_digests
 from poller.game import OVERALL, xp_for_level
+from poller.posting import PostReport, send_posts
 from poller.settings import Settings
 from poller.snapshot import Snapshot
 from poller.store import OutboxEntry, PollRecord, Store, open_store
@@ -80,8 +81,8 @@ class Clan:
                 self.store.record_poll([PollRecord(
                     self.ids[name], at, snapshot, outbox=(events or {}).get((name, at), ()))])
 
-    def step(self, now: datetime, store: Store | None = None) -> DigestReport:
-        report = DigestReport()
+    def step(self, now: datetime, store: Store | None = None) -> PostReport:
+        report = PostReport()
         store = store or self.store
         sender = WebhookSender(self.discord.api_base, timeout=5, clock=self.clock,
                                sleep=self.clock.sleep)
@@ -110,7 +111,7 @@ def test_one_weekly_digest_with_medals_totals_and_a_chart(tmp_path, discord) -> 
     assert clan.step(WEEK_START + timedelta(days=6)).queued == []  # not over yet
     after = WEEK_START + timedelta(days=7, minutes=5)
     report = clan.step(after)
-    assert report.queued == ["weekly: week of 2026-11-29"] and report.sent == 1
+    assert report.queued == ["digest weekly: week of 2026-11-29"] and report.sent == 1
     [message] = discord.messages_for(clan.hook_id)
     embed = message.body["embeds"][0]
     assert embed["title"] == "Weekly gains — week of 2026-11-29"
@@ -146,7 +147,7 @@ def test_after_downtime_only_the_latest_period_is_posted_once(tmp_path, discord)
     week_of_play(clan)
     back = WEEK_START + timedelta(days=7 * 3 + 2)  # three weeks down
     report = clan.step(back)
-    assert report.queued == ["weekly: week of 2026-12-13"]
+    assert report.queued == ["digest weekly: week of 2026-12-13"]
     assert clan.step(back + timedelta(hours=1)).queued == []
     assert len(discord.messages_for(clan.hook_id)) == 1
 
@@ -172,7 +173,7 @@ def test_live_message_is_edited_then_finalised_and_reposted_when_deleted(
     start = WEEK_START + timedelta(hours=1)
     clan.seed({"Alice": [(WEEK_START - timedelta(days=1), snap(1_000_000))]})
     first = clan.step(start)
-    assert first.live_updated == ["weekly: week of 2026-11-29"] and first.sent == 1
+    assert first.live_updated == ["digest weekly: week of 2026-11-29"] and first.sent == 1
     [posted] = discord.messages_for(clan.hook_id)
     assert posted.body["embeds"][0]["title"].endswith("(so far)")
     # Unchanged standings: no edit.
@@ -201,7 +202,7 @@ def test_live_message_is_edited_then_finalised_and_reposted_when_deleted(
     # live message starts for the new week.
     end = WEEK_START + timedelta(days=7, minutes=1)
     final = clan.step(end)
-    assert final.queued == ["weekly: week of 2026-11-29"]
+    assert final.queued == ["digest weekly: week of 2026-11-29"]
     assert final.edited == 1 and final.sent == 1
     assert discord.message(fresh.message_id).body["embeds"][0]["title"] == \
         "Weekly gains — week of 2026-11-29"
