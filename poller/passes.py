@@ -10,11 +10,12 @@ What a pass does, and in which order, is decided here and nowhere else:
 2. the due players, a batch at a time: fetch, derive, store (:func:`poller.pipeline.run_once`),
    each committed batch published on Redis;
 3. the watched prices (:class:`poller.price_pass.PricePass`), published once committed;
-4. the digests (:mod:`poller.digest_step`): any that is due is queued once per period, live
-   ones are brought up to date, and the queued posts are sent.
+4. the scheduled posts: due digests (:mod:`poller.digest_step`) and competition announcements
+   (:mod:`poller.competition_step`, which may first poll a round's participants at its start
+   and end) are queued once each, live messages brought up to date, and what is queued is
+   sent (:mod:`poller.posting`).
 
-A further step (competitions) is one more block in :func:`run_pass` and one more field of
-:class:`PassReport`.
+A further step is one more block in :func:`run_pass` and one more field of :class:`PassReport`.
 """
 
 from __future__ import annotations
@@ -60,6 +61,17 @@ class EveryPlayer:
 
     def batches(self, now: Callable[[], datetime]) -> Iterator[Batch]:
         yield Batch()
+
+
+@dataclass(frozen=True, slots=True)
+class These:
+    """A roster of given players, polled now whatever their schedule (a competition's start
+    and end)."""
+
+    players: Sequence[PlayerState]
+
+    def batches(self, now: Callable[[], datetime]) -> Iterator[Batch]:
+        yield Batch(players=self.players)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,13 +180,33 @@ def run_pass(
             committed(price_report.deliveries_added)
 
     digest_report = None
-    if posts is not None and settings.digests and not dry_run:
+    if posts is not None and (settings.digests or settings.competitions) and not dry_run:
+        from .competition_step import queue_competitions
         from .digest_step import queue_digests
         from .posting import PostReport, send_posts
 
         digest_report = PostReport()
-        changed = player_report is None or player_report.count("changed") > 0
+        changed = player_report is not None and player_report.count("changed") > 0
+
+        def poll_now(chosen: Sequence[PlayerState]) -> None:
+            """A competition's start or end: poll its participants now (one process)."""
+            from .store import LockHeld
+
+            assert players is not None
+            try:
+                with store.lock("competition"):
+                    _poll_players(settings, store, Players(players.fetcher, These(chosen)),
+                                  now=now, dry_run=False, stop=stop, redis=redis,
+                                  committed=committed)
+            except LockHeld:
+                return
+
+        # A cron `poll` has just polled everyone: no extra polls.
+        boundary = None if players is None or isinstance(players.roster, EveryPlayer) \
+            else poll_now
         queue_digests(settings, store, now(), digest_report, changed=changed)
+        queue_competitions(settings, store, now(), digest_report, poll=boundary,
+                           changed=changed)
         send_posts(settings, store, posts.poster, now(), posts.owner, digest_report)
 
     return PassReport(players=player_report, prices=price_report, batches=batches,

@@ -1,0 +1,161 @@
+"""The competition step of a pass: materialise rounds (choosing a random metric once), poll
+the participants at the start and just before the end, record their start snapshots, queue
+the announcements once each (upcoming, started, reminders, the final podium), and keep the
+standings message live. :func:`poller.posting.send_posts` sends what is queued.
+
+``poll`` polls given players now (``run``: its hiscores job polls players by their own
+schedule, so a round's start and end are polled on purpose). A cron ``poll`` has just polled
+everyone, so it passes None: its start and end snapshots are those of the cron runs around
+them — a cron line at the competition's start and end makes them exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from .names import normalize_name
+
+if TYPE_CHECKING:
+    from .competitions import Round
+    from .posting import PostReport
+    from .settings import CompetitionSettings, Settings
+    from .store import PlayerState, Store
+
+# How long before the end the final poll of `run` starts: long enough for a clan of several
+# hundred at the default rate, short enough that little play is missed.
+FINAL_POLL = timedelta(minutes=10)
+
+Poll = Callable[[Sequence["PlayerState"]], None]
+
+
+def topic(comp: CompetitionSettings) -> str:
+    return f"competition:{comp.name.lower()}"
+
+
+def participants(comp: CompetitionSettings, store: Store) -> list[PlayerState]:
+    players = store.active_players(with_snapshots=False)
+    if not comp.players:
+        return players
+    wanted = set(comp.players)
+    return [p for p in players if normalize_name(p.name) in wanted]
+
+
+def round_metrics(comp: CompetitionSettings, store: Store, rnd: Round,
+                  now: datetime) -> tuple[str, ...]:
+    """The round's metrics, as stored when it was first seen (a random one is picked then,
+    never one of the last four rounds')."""
+    from .competitions import pick_metric
+
+    metrics = comp.metrics
+    if metrics and metrics[0] in ("random_skill", "random_boss"):
+        past = [r for r in store.competitions.rounds(topic(comp)) if r.round < rnd.key]
+        recent = [m for r in past for m in r.metrics]
+        metrics = (pick_metric(metrics[0], recent, f"{comp.name}/{rnd.key}"),)
+    return store.competitions.add_round(topic(comp), rnd.key, metrics, rnd.start, rnd.end,
+                                        now).metrics
+
+
+def queue_competitions(
+    settings: Settings, store: Store, now: datetime, report: PostReport, *,
+    poll: Poll | None = None, changed: bool = True,
+) -> None:
+    from .competitions import round_key, rounds
+
+    for comp in settings.competitions:
+        seen = round_key(now)
+        since = store.posts.since(topic(comp), seen)
+        first_seen = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        for rnd in rounds(comp, now, settings.timezone, settings.week_start):
+            # A recurring competition begins with the first round that starts after it was
+            # first seen (a clan adding "skill of the week" on a Thursday gets next week's);
+            # a one-off that already started is run from now on, with a warning.
+            if rnd.end <= first_seen or (comp.recurring and rnd.start < first_seen):
+                continue
+            if since == seen and rnd.start < now < rnd.end:
+                report.warnings.append(
+                    f"competition {comp.name}: its round started before this is the first "
+                    "time it is seen; players start from their first poll from now on")
+            if now >= rnd.start - comp.lead:
+                queue_round(settings, store, comp, rnd, now, report, poll=poll, changed=changed)
+
+
+def queue_round(
+    settings: Settings, store: Store, comp: CompetitionSettings, rnd: Round, now: datetime,
+    report: PostReport, *, poll: Poll | None, changed: bool,
+) -> None:
+    from .competition_message import announcement, live_standings, podium, standings_hash
+    from .competitions import due_announcement, history
+
+    name = topic(comp)
+    metrics = round_metrics(comp, store, rnd, now)
+    entrants = participants(comp, store)
+    running = rnd.start <= now < rnd.end
+    if running:
+        _start_and_final_polls(store, comp, rnd, entrants, now, poll)
+    rows = [r for r in store.posts.rows(name) if r.period.startswith(rnd.key + "/")]
+    posted = {r.period.partition("/")[2] for r in rows}
+    label = f"competition {comp.name}" + (f" ({rnd.label})" if rnd.label else "")
+    kind = due_announcement(rnd, comp.lead, comp.reminders, now, posted)
+    ranked, idle = _standings(store, comp, rnd, metrics, entrants, now) \
+        if now >= rnd.start else ([], [])
+    if kind == "final":
+        store.competitions.save_results(name, rnd.key, [(s.player, s.rank, s.gain)
+                                                        for s in ranked])
+        past = [(r.round, r.player, r.rank) for r in store.competitions.results(name)]
+        content = podium(comp, rnd, metrics, ranked, len(idle), history(past))
+    elif kind is not None:
+        content = announcement(kind, comp, rnd, metrics, ranked, len(entrants))
+    if kind is not None and store.posts.create(name, f"{rnd.key}/{kind}", comp.webhooks,
+                                               content, final=True, now=now):
+        report.queued.append(f"{label}: {kind}")
+    if now < rnd.start:
+        return
+    # The standings message: live while the round runs, finalised once at its end.
+    key = f"{rnd.key}/standings"
+    live = [r for r in rows if r.period == key]
+    final = now >= rnd.end
+    if live and all(r.final for r in live):
+        return
+    if live and not final and not changed:
+        return
+    if live and not final and all(r.content.content_hash.startswith(
+            standings_hash(ranked, comp.top)) for r in live):
+        return
+    content = live_standings(comp, rnd, metrics, ranked, len(idle), final=final, now=now)
+    done = store.posts.update(name, key, content, final=final, now=now)
+    if not final:
+        done += store.posts.create(name, key, comp.webhooks, content, final=False, now=now)
+    if done:
+        report.live_updated.append(f"{label} standings")
+
+
+def _start_and_final_polls(
+    store: Store, comp: CompetitionSettings, rnd: Round, entrants: Sequence[PlayerState],
+    now: datetime, poll: Poll | None,
+) -> None:
+    """Poll the participants not yet polled since the start (or, in the last minutes, since
+    the final poll began), then enter those polled since the start with their snapshot."""
+    final_from = rnd.end - FINAL_POLL
+    since = final_from if now >= final_from else rnd.start
+    stale = [p for p in entrants if p.last_polled_at is None or p.last_polled_at < since]
+    if stale and poll is not None:
+        poll(stale)
+    store.competitions.record_starts(topic(comp), rnd.key, [p.id for p in entrants],
+                                     rnd.start, now)
+
+
+def _standings(store: Store, comp: CompetitionSettings, rnd: Round, metrics: Sequence[str],
+               entrants: Sequence[PlayerState], now: datetime):  # type: ignore[no-untyped-def]
+    from .competitions import standings
+    from .gains import Point
+
+    until = min(now, rnd.end)
+    rows = store.snapshots_between(rnd.start, until)
+    names = {p.name for p in entrants}
+    histories = {n: [Point(*row) for row in pts] for n, pts in rows.items() if n in names}
+    for n in names - set(histories):
+        histories[n] = []
+    starts = store.competitions.starts(topic(comp), rnd.key)
+    return standings(histories, starts, rnd, metrics, until)
