@@ -235,6 +235,13 @@ def _player_news(n: Notice) -> tuple[str, str | None] | None:
         return _PLAYER_NEWS["back"], None
     if metric == "renamed":
         return f"Renamed from {escape_markdown(n.old_name or '?')}", None
+    if metric == "hardcore_death":
+        return f"Died as a {escape_markdown(n.old_account or 'Hardcore Ironman')}", (
+            f"Total level {fmt_int(n.total_level)} · {fmt_int(n.overall_xp)} XP at death"
+        )
+    if metric == "deironed":
+        was = f"Was {escape_markdown(n.old_account)}; " if n.old_account else ""
+        return "No longer an ironman", f"{was}now on the regular hiscores."
     if metric == "new_account":
         return "A new account wears this name", (
             "Its stats are no continuation of the old ones: tracking starts afresh from here "

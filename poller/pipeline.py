@@ -18,9 +18,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from . import plausibility
+from .accounts import TypeCheck, fetch_auto, type_news
 from .clock import utcnow
 from .errors import OSRSApiError, PlayerNotFound, error_line
 from .events import Event, Presence, decreases, derive, next_presence
+from .names import AUTO, board_mode
 from .reference import high_water, with_ratings
 from .snapshot import Snapshot
 
@@ -121,6 +123,7 @@ class _Fetched:
     snapshot: Snapshot | None = None
     error: BaseException | None = None
     skipped: bool = False  # not fetched: a stop was requested first
+    check: TypeCheck | None = None  # an ``auto`` player's account type, if checked on the way
 
 
 @dataclass(slots=True)
@@ -135,19 +138,24 @@ def fetch_all(
     *,
     concurrency: int,
     stop: threading.Event | None = None,
+    now: Callable[[], datetime] = utcnow,
 ) -> list[_Fetched]:
     """Fetch every player with at most ``concurrency`` requests in flight, in input order.
 
     The HTTP client's rate limiter spaces the requests; the pool only bounds how many wait on
     the network at once. One player's failure is captured, never raised: it must not stop the
     others. Once ``stop`` is set no new fetch starts (those in flight finish); the players not
-    fetched come back ``skipped``.
+    fetched come back ``skipped``. An ``auto`` player's account type is checked on the way
+    when due (:func:`poller.accounts.fetch_auto`, at ``now()``).
     """
 
     def one(player: PlayerState) -> _Fetched:
         if stop is not None and stop.is_set():
             return _Fetched(player, skipped=True)
         try:
+            if player.mode == AUTO:
+                polled = fetch_auto(fetcher, player, now())
+                return _Fetched(player, snapshot=polled.snapshot, check=polled.check)
             snapshot = fetcher.fetch(player.name, player.mode, not_before=player.last_polled_at)
             return _Fetched(player, snapshot=snapshot)
         except OSRSApiError as exc:
@@ -172,9 +180,11 @@ def plan_player(
     """Decide what one fetch means: events, anomalies, presence. Pure apart from logging."""
     from .store import OutboxEntry, PollRecord
 
-    player = fetched.player
+    player, check = fetched.player, fetched.check
     previous = Presence(status=player.status, not_found_streak=player.not_found_streak)
     missing_after = settings.poll.missing_after
+    # The board the stats came from names the account in messages (an ``auto`` player's type).
+    mode = board_mode(player.mode, check.account_type if check else player.account_type)
 
     def record(
         result: PlayerResult,
@@ -184,6 +194,8 @@ def plan_player(
         reference: Snapshot | None = None,
         archive: bool = False,
     ) -> tuple[PlayerResult, PollRecord]:
+        if news:  # a type change is news whatever the stats say
+            result = dataclasses.replace(result, queued=news + result.queued)
         outbox = tuple(
             OutboxEntry(kind=q.event.kind, payload=q.notice.to_json(), webhooks=q.webhooks)
             for q in result.queued
@@ -199,21 +211,31 @@ def plan_player(
             error=result.error,
             reference=reference,
             archive=archive,
+            account_type=check.account_type if check else None,
+            account_type_at=check.checked_at if check else None,
         )
 
-    def build(events: Iterable[Event], snapshot: Snapshot | None) -> tuple[Queued, ...]:
+    def build(
+        events: Iterable[Event], snapshot: Snapshot | None, was: str | None = None
+    ) -> tuple[Queued, ...]:
         # Imported on first use: a poll with nothing to say never pays for the game wording.
         from .notices import event_notice
 
         return tuple(
             Queued(
                 e,
-                event_notice(e, player=player.name, mode=player.mode, snapshot=snapshot,
-                             taken_at=now),
+                event_notice(e, player=player.name, mode=mode, snapshot=snapshot,
+                             taken_at=now, was=was),
                 route(e.kind, player.name),
             )
             for e in events
         )
+
+    # A death shows the hardcore board frozen at it; never news on a first sight.
+    news: tuple[Queued, ...] = ()
+    if check is not None and player.reference is not None:
+        for event, shown in type_news(player.account_type, check):
+            news += build((event,), shown, was=player.account_type)
 
     err = fetched.error
     if isinstance(err, PlayerNotFound) and player.reference is None:
@@ -415,7 +437,9 @@ def run_once(
         batch = list(players[start : start + BATCH_SIZE])
         if load_batches:
             batch = _with_snapshots(store, batch)
-        fetched = fetch_all(batch, fetcher, concurrency=settings.poll.concurrency, stop=stop)
+        fetched = fetch_all(
+            batch, fetcher, concurrency=settings.poll.concurrency, stop=stop, now=now
+        )
         taken = now()
         plan = _Plan()
         for item in fetched:

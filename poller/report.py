@@ -191,12 +191,17 @@ def print_delivery_report(report: DeliveryReport, *, idle_line: bool = False) ->
 # -- lookup --------------------------------------------------------------------------------------
 
 
-def lookup_json(name: str, mode: str, snapshot: Snapshot) -> dict[str, object]:
+def lookup_json(
+    name: str, mode: str, snapshot: Snapshot, *, detected: bool = False
+) -> dict[str, object]:
+    """``mode``: the board read; ``detected``: whether it is the account type found by
+    ``auto`` (then also ``account_type``)."""
     levels = game.levels_from_snapshot(snapshot)
     known = {k: v for k, v in levels.items() if v is not None}
     return {
         "player": name,
         "mode": mode,
+        "account_type": mode if detected else None,
         "combat_level": game.combat_level(known),
         "total_level": snapshot.overall_level,
         "overall_xp": snapshot.overall_xp,
@@ -230,10 +235,11 @@ def _num(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
-def print_lookup(name: str, mode: str, snapshot: Snapshot) -> None:
-    data = lookup_json(name, mode, snapshot)
+def print_lookup(name: str, mode: str, snapshot: Snapshot, *, detected: bool = False) -> None:
+    data = lookup_json(name, mode, snapshot, detected=detected)
+    shown = f"{mode}, detected" if detected else mode
     click.echo(
-        f"{name} ({mode}) — combat {data['combat_level']}, total level "
+        f"{name} ({shown}) — combat {data['combat_level']}, total level "
         f"{_num(snapshot.overall_level)}, {_num(snapshot.overall_xp)} XP"
     )
     rows = [[OVERALL, _num(snapshot.overall_level), _num(snapshot.overall_xp),
