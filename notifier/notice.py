@@ -73,9 +73,10 @@ class Notice:
 
     ``metric`` is the name shown: a skill, boss, activity or clue name as the hiscores write it,
     an achievement's title ("500 Vorkath kills", "99 Attack"), "Combat", an item's name, or a
-    player status ("missing", "back", "renamed", "new_account", "hardcore_death", "deironed"). ``old``/``new``/``threshold``
-    are levels, XP, counts or prices; ``threshold`` the milestone crossed. ``milestone`` marks a
-    99, 200M or achievement; ``first`` a metric that just appeared on the hiscores.
+    player status ("missing", "back", "renamed", "new_account", "hardcore_death", "deironed").
+    ``old``/``new``/``threshold`` are levels, XP, counts or prices; ``threshold`` the milestone
+    crossed. ``milestone`` marks a 99, 200M or achievement; ``first`` a metric that just
+    appeared on the hiscores.
     """
 
     kind: str  # one of notifier.text.EVENT_KINDS (read as written, whatever it is)

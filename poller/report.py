@@ -301,11 +301,21 @@ def _row(name: str, mode: str, st: object, override: str | None) -> dict[str, ob
     return {
         "name": name,
         "mode": mode,
+        # What ``mode = "auto"`` last found, and when (None: not yet).
+        "account_type": getattr(st, "account_type", None),
+        "account_type_at": getattr(st, "account_type_at", None),
         "status": status,
         "last_polled": getattr(st, "last_polled_at", None),
         "last_change": getattr(st, "last_changed_at", None),
         "last_error": getattr(st, "last_error", None),
     }
+
+
+def _mode(row: dict[str, object]) -> str:
+    """"auto: hardcore" for a detected type, "auto: not yet detected", or the mode set."""
+    if row["mode"] != "auto":
+        return str(row["mode"])
+    return f"auto: {row['account_type'] or 'not yet detected'}"
 
 
 def print_players(rows: list[dict[str, object]]) -> None:
@@ -319,7 +329,7 @@ def print_players(rows: list[dict[str, object]]) -> None:
         table(
             ["Player", "Mode", "Status", "Last polled", "Last change"],
             [
-                [r["name"], r["mode"], r["status"], _ago(r["last_polled"], now),  # type: ignore[arg-type]
+                [r["name"], _mode(r), r["status"], _ago(r["last_polled"], now),  # type: ignore[arg-type]
                  _ago(r["last_change"], now)]  # type: ignore[arg-type]
                 for r in rows
             ],

@@ -19,8 +19,7 @@ import responses
 
 from poller import game
 from poller.config import load_settings
-from poller.errors import HiscoresUnavailable, ValidationError
-from poller.errors import PlayerNotFound
+from poller.errors import HiscoresUnavailable, PlayerNotFound, ValidationError
 from poller.hiscores import HiscoresClient, parse_json
 from poller.hiscores_csv import CSV_LAYOUTS, parse_csv
 from poller.http import HttpClient, HttpConfig

@@ -20,8 +20,8 @@ import pytest
 
 from poller import game
 from poller.config import load_settings
-from poller.events import Derivation, Event, derive
 from poller.errors import PlayerNotFound
+from poller.events import Derivation, Event, derive
 from poller.hiscores import parse_json
 from poller.pipeline import RunReport, run_once
 from poller.reference import high_water
