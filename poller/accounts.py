@@ -112,10 +112,11 @@ def classify(seen: Seen) -> str | None:
 
 
 def recheck_due(account_type: str | None, checked_at: datetime | None, now: datetime) -> bool:
-    """Whether a settled type is old enough to look at the boards again."""
-    if account_type is None or checked_at is None:
+    """Whether a settled check is old enough to look at the boards again (a check that found
+    the player on no board, ``account_type`` None, counts too: weekly)."""
+    if checked_at is None:
         return True
-    return now - checked_at >= RECHECK_AFTER_TYPE.get(account_type, RECHECK_AFTER)
+    return now - checked_at >= RECHECK_AFTER_TYPE.get(account_type or "", RECHECK_AFTER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +192,15 @@ def detect(fetcher: BoardFetcher, name: str, now: datetime) -> TypeCheck:
     return TypeCheck(classify(seen), now, MappingProxyType(boards))
 
 
+class OnNoBoard(PlayerNotFound):
+    """A settled check found the player on no board: a 404 for the poll, and a check whose
+    time is kept, so a name no board knows costs one request a poll, not every board."""
+
+    def __init__(self, message: str, check: TypeCheck) -> None:
+        super().__init__(message)
+        self.check = check
+
+
 @dataclass(frozen=True, slots=True)
 class Polled:
     """An ``auto`` player's poll: their stats, and the check made on the way (if one was)."""
@@ -205,7 +215,8 @@ def fetch_auto(fetcher: BoardFetcher, player: TypeState, now: datetime) -> Polle
     A check is due on the first poll, when the type is older than its re-check interval, and at
     once when the known board stops knowing a player it listed last time (a type change can do
     that; a player still missing after it waits for the next due check, so a banned member does
-    not cost every board on every poll). The boards a check read are the poll: the snapshot of
+    not cost every board on every poll) or when the regular board first lists a name the last
+    check found nowhere. The boards a check read are the poll: the snapshot of
     the type found is used, never fetched twice. Raises as :meth:`HiscoresClient.fetch` does.
     """
     known = player.account_type
@@ -214,12 +225,17 @@ def fetch_auto(fetcher: BoardFetcher, player: TypeState, now: datetime) -> Polle
     stopped_knowing = False
     if not recheck_due(known, player.account_type_at, now):
         try:
-            return Polled(fetcher.fetch(player.name, board, not_before=not_before))
+            snapshot = fetcher.fetch(player.name, board, not_before=not_before)
         except PlayerNotFound:
             listed_last_time = player.last_snapshot is not None and player.not_found_streak == 0
             if not listed_last_time:
                 raise
             stopped_knowing = True
+        else:
+            if known is not None:
+                return Polled(snapshot)
+            # Found at last (a name on no board at the last check, now ranked): settle the
+            # type before the first snapshot is taken from a board.
     try:
         check = detect(fetcher, player.name, now)
     except OSRSApiError as exc:
@@ -230,5 +246,5 @@ def fetch_auto(fetcher: BoardFetcher, player: TypeState, now: datetime) -> Polle
         # the check stays due and is tried again on the next poll.
         return Polled(fetcher.fetch(player.name, board, not_before=not_before))
     if check.snapshot is None:
-        raise PlayerNotFound(f"{player.name!r} is on none of the regular and ironman boards")
+        raise OnNoBoard(f"{player.name!r} is on none of the regular and ironman boards", check)
     return Polled(check.snapshot, check)

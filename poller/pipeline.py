@@ -18,7 +18,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from . import plausibility
-from .accounts import TypeCheck, fetch_auto, type_news
+from .accounts import OnNoBoard, TypeCheck, fetch_auto, type_news
 from .clock import utcnow
 from .errors import OSRSApiError, PlayerNotFound, error_line
 from .events import Event, Presence, decreases, derive, next_presence
@@ -158,6 +158,8 @@ def fetch_all(
                 return _Fetched(player, snapshot=polled.snapshot, check=polled.check)
             snapshot = fetcher.fetch(player.name, player.mode, not_before=player.last_polled_at)
             return _Fetched(player, snapshot=snapshot)
+        except OnNoBoard as exc:  # a 404, with the check's time kept
+            return _Fetched(player, error=exc, check=exc.check)
         except OSRSApiError as exc:
             return _Fetched(player, error=exc)
         except Exception as exc:  # a bug in parsing must cost one player, not the run

@@ -230,7 +230,7 @@ def write_polls(db: Db, prepared: list[Prepared], known: Known) -> tuple[RecordS
             p.set_reference,
             p.reference,
             r.account_type,
-            db.t(r.account_type_at) if r.account_type is not None else None,
+            db.t(r.account_type_at),
             r.player_id,
         ))
 

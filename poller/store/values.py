@@ -106,8 +106,8 @@ class PollRecord:
     ``anomalies`` are (metric, old, new, reason). ``archive`` first moves the player's whole
     history (snapshots, events, anomalies) to a new inactive player row: the name now belongs
     to another account, whose ``snapshot`` starts a fresh history under the same player row.
-    ``account_type`` (with ``account_type_at``) records a settled type check; None leaves the
-    stored type as it is.
+    ``account_type_at`` records when a type check settled, ``account_type`` what it found; None
+    leaves the stored value as it is (a check that found the player on no board keeps the type).
     """
 
     player_id: int

@@ -77,6 +77,8 @@ def test_boards_are_asked_cheapest_first_and_read_as_the_wise_old_man_reads_them
     ("account_type", "checked", "due"),
     [
         (None, None, True),  # never checked
+        (None, T0 - DAY, False),  # found on no board a day ago: weekly, like a regular
+        (None, T0 - WEEK, True),
         (R, None, True),
         (R, T0 - WEEK + timedelta(minutes=1), False),
         (R, T0 - WEEK, True),
@@ -410,3 +412,19 @@ def test_a_fake_that_serves_only_the_regular_board_still_works(world: World) -> 
     assert set(world.types().values()) == {R}
     assert all(boards == [R, I] for boards in world.asked().values())
 
+
+
+def test_a_name_on_no_board_costs_one_request_a_poll_and_is_typed_once_ranked(
+    world: World
+) -> None:
+    for board in fake_hiscores.BOARDS.values():  # not ranked anywhere yet
+        world.fake.replies.pop((board, "hc hank"), None)
+    world.poll()
+    assert world.asked()["Hc Hank"] == [R, I]
+    world.poll(timedelta(hours=1))
+    assert world.asked()["Hc Hank"] == [R]  # the regular board only, until the weekly check
+    world.fake.set_account("Hc Hank", body(), H)  # ranked now
+    report = world.poll(timedelta(hours=1))
+    assert world.asked()["Hc Hank"] == [R, R, I, H]  # found, so the type is settled at once
+    assert world.types()["Hc Hank"] == H
+    assert next(r for r in report.results if r.name == "Hc Hank").outcome == "baseline"
