@@ -428,3 +428,40 @@ def test_a_name_on_no_board_costs_one_request_a_poll_and_is_typed_once_ranked(
     assert world.asked()["Hc Hank"] == [R, R, I, H]  # found, so the type is settled at once
     assert world.types()["Hc Hank"] == H
     assert next(r for r in report.results if r.name == "Hc Hank").outcome == "baseline"
+
+
+# -- the words ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("metric", "was", "line", "title"),
+    [
+        (HARDCORE_DEATH, H, "died as a Hardcore Ironman (total level 1,234, 56,789,000 XP)",
+         "Died as a Hardcore Ironman"),
+        (DEIRONED, U, "is no longer an ironman (was Ultimate Ironman)", "No longer an ironman"),
+        (DEIRONED, I, "is no longer an ironman (was Ironman)", "No longer an ironman"),
+    ],
+)
+def test_type_news_is_worded_and_templated_from_the_notice(
+    metric: str, was: str, line: str, title: str
+) -> None:
+    from notifier.embeds import Group, player_embeds
+    from notifier.notice import Notice
+    from notifier.text import event_line, render_template, validate_template
+    from poller.notices import event_notice
+
+    shown = Snapshot(skills={"Overall": 56_789_000}, activities={}, overall_level=1234)
+    notice = event_notice(Event("player", metric), player="Hc Hank", mode=I if metric ==
+                          HARDCORE_DEATH else R, snapshot=shown, taken_at=T0, was=was)
+    assert event_line(notice) == line
+    assert Notice.from_json(notice.to_json()) == notice  # old_account survives the outbox
+    template = "{player} {status}: was {old_account}, {total_level} total"
+    assert validate_template("player", template) is None
+    status = metric.replace("_", "\\_")  # escaped for Discord markdown, as every value is
+    assert render_template(template, notice) == (
+        f"Hc Hank {status}: was {notice.old_account}, 1,234 total")
+    level = event_notice(Event("levelup", "Fishing", 80, 81), player="Hc Hank", mode=I,
+                         snapshot=shown, taken_at=T0)
+    embeds = player_embeds(Group(items=[(1, notice), (2, level)]))
+    # The news in an embed of its own, titled with it; the level-up beside it.
+    assert [e.data["title"] for e in embeds] == [title, "Level up"]
