@@ -235,6 +235,13 @@ def _player_news(n: Notice) -> tuple[str, str | None] | None:
         return _PLAYER_NEWS["back"], None
     if metric == "renamed":
         return f"Renamed from {escape_markdown(n.old_name or '?')}", None
+    if metric == "hardcore_death":
+        return f"Died as a {escape_markdown(n.old_account or 'Hardcore Ironman')}", (
+            f"Total level {fmt_int(n.total_level)} · {fmt_int(n.overall_xp)} XP at death"
+        )
+    if metric == "deironed":
+        was = f"Was {escape_markdown(n.old_account)}; " if n.old_account else ""
+        return "No longer an ironman", f"{was}now on the regular hiscores."
     if metric == "new_account":
         return "A new account wears this name", (
             "Its stats are no continuation of the old ones: tracking starts afresh from here "
@@ -272,11 +279,21 @@ def _highlight_embed(fact: Fact, *, footer: bool) -> Embed:
     return Embed(embed, fact.ids)
 
 
+# Account-type news is a moment of its own (a hardcore's death above all): its own embed, with
+# the news as the title, never one line among a poll's level-ups.
+_OWN_EMBED = frozenset({"hardcore_death", "deironed"})
+
+
+def _own_embed(f: Fact) -> bool:
+    return f.main.kind == "player" and f.main.metric in _OWN_EMBED
+
+
 def player_embeds(group: Group) -> list[Embed]:
     facts = player_facts(group.items)
-    plain = [f for f in facts if not f.highlight]
-    out = [_plain_embed(plain, footer=True)] if plain else []
-    out += [_highlight_embed(f, footer=not out) for f in facts if f.highlight]
+    out = [_plain_embed([f], footer=False) for f in facts if _own_embed(f)]
+    plain = [f for f in facts if not f.highlight and not _own_embed(f)]
+    out += [_plain_embed(plain, footer=True)] if plain else []
+    out += [_highlight_embed(f, footer=not plain) for f in facts if f.highlight]
     return out
 
 

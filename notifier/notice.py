@@ -73,9 +73,10 @@ class Notice:
 
     ``metric`` is the name shown: a skill, boss, activity or clue name as the hiscores write it,
     an achievement's title ("500 Vorkath kills", "99 Attack"), "Combat", an item's name, or a
-    player status ("missing", "back", "renamed", "new_account"). ``old``/``new``/``threshold``
-    are levels, XP, counts or prices; ``threshold`` the milestone crossed. ``milestone`` marks a
-    99, 200M or achievement; ``first`` a metric that just appeared on the hiscores.
+    player status ("missing", "back", "renamed", "new_account", "hardcore_death", "deironed").
+    ``old``/``new``/``threshold`` are levels, XP, counts or prices; ``threshold`` the milestone
+    crossed. ``milestone`` marks a 99, 200M or achievement; ``first`` a metric that just
+    appeared on the hiscores.
     """
 
     kind: str  # one of notifier.text.EVENT_KINDS (read as written, whatever it is)
@@ -99,6 +100,7 @@ class Notice:
     about: str | None = None
     tier: str | None = None  # a clue event's tier: "all", "beginner" … "master"
     old_name: str | None = None  # a renamed player's previous name
+    old_account: str | None = None  # the account type a type change left ("Hardcore Ironman")
     price: PriceAlert | None = None
 
     # -- JSON ----------------------------------------------------------------------------------
@@ -119,7 +121,8 @@ class Notice:
         if self.taken_at is not None:
             out["taken_at"] = self.taken_at.isoformat()
         _put(out, icon_url=self.icon_url, unit=self.unit or None, scale=self.scale,
-             about=self.about, tier=self.tier, old_name=self.old_name, combat=self.combat,
+             about=self.about, tier=self.tier, old_name=self.old_name,
+             old_account=self.old_account, combat=self.combat,
              total_level=self.total_level, overall_xp=self.overall_xp)
         if self.price is not None:
             a = self.price
@@ -224,6 +227,7 @@ def _read(d: Mapping[str, object]) -> Notice:
         about=_str(d.get("about")),
         tier=_str(d.get("tier")),
         old_name=None if old_name is None else str(old_name),
+        old_account=_str(d.get("old_account")),
         price=_read_price(d) if kind == "price" else None,
     )
 

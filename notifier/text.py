@@ -146,6 +146,12 @@ def event_line(n: Notice, *, passed: bool = True) -> str:
             return f"renamed from {n.old_name if n.old_name is not None else '?'}"
         if metric == "new_account":
             return "the name now belongs to another account (tracking starts afresh)"
+        if metric == "hardcore_death":
+            return (f"died as a {n.old_account or 'Hardcore Ironman'} (total level "
+                    f"{fmt_int(n.total_level)}, {fmt_int(n.overall_xp)} XP)")
+        if metric == "deironed":
+            was = f" (was {n.old_account})" if n.old_account else ""
+            return f"is no longer an ironman{was}"
         return metric
     if kind == "price":
         rule = _alert(n).rule
@@ -222,7 +228,7 @@ KIND_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "activity": ("activity", "count"),
         "achievement": ("achievement",),
         "price": ("item", "price", "old_price", "price_gp", "alert"),
-        "player": ("status", "old_name"),
+        "player": ("status", "old_name", "old_account"),
     }
 )
 EVENT_KINDS: tuple[str, ...] = tuple(KIND_FIELDS)
@@ -308,6 +314,7 @@ def template_values(n: Notice) -> dict[str, str]:
     if kind == "player":
         values["status"] = metric
         values["old_name"] = escape_markdown(n.old_name or "?")
+        values["old_account"] = escape_markdown(n.old_account or "")
     return values
 
 

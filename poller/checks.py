@@ -56,8 +56,11 @@ def _never_found_before(st: PlayerState) -> bool:
 
 
 def _never_found(st: PlayerState) -> str:
+    from .names import board_mode
+
     return (
-        f"player {st.name!r} was never found on the {st.mode} hiscores in "
+        f"player {st.name!r} was never found on the {board_mode(st.mode, st.account_type)} "
+        "hiscores in "
         f"{st.not_found_streak} poll(s): check the spelling and the mode"
     )
 
@@ -76,6 +79,7 @@ def run_checks(
     each lookup (a terminal shows how far it is: at the default rate that is a minute per 60
     players).
     """
+    from .names import board_mode
     from .store import StoreError, open_store
 
     problems = setup_warnings(settings)
@@ -102,7 +106,9 @@ def run_checks(
                 else:
                     # The lookups below say it better (and now): never both for one player.
                     wanted = [(p.name, p.mode) for p in settings.players]
-                    lookups = [(st.name, st.mode, st) for st in store.preview_players(wanted)]
+                    # An ``auto`` player is looked up on the board of the type last found.
+                    lookups = [(st.name, board_mode(st.mode, st.account_type), st)
+                               for st in store.preview_players(wanted)]
                 if settings.watch:
                     problems += _watch_problems(settings, store, online=hiscores is not None)
         except StoreError as exc:
@@ -112,7 +118,7 @@ def run_checks(
 
     if hiscores is not None:
         if lookups is None:  # the database could not say which names a poll would fetch
-            lookups = [(p.name, p.mode, None) for p in settings.players]
+            lookups = [(p.name, board_mode(p.mode), None) for p in settings.players]
         if lookups:
             problems += hiscores_problems(
                 hiscores, lookups, concurrency=settings.poll.concurrency,

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from .errors import HiscoresUnavailable, OSRSApiError, PlayerNotFound, ValidationError
 from .hiscores_rows import parse_rows
-from .names import DEFAULT_MODE, MODES
+from .names import MODES, REGULAR
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -31,12 +31,12 @@ DEFAULT_ENDPOINT = "https://secure.runescape.com"
 
 
 
-def profile_url(name: str, mode: str = DEFAULT_MODE) -> str:
+def profile_url(name: str, mode: str = REGULAR) -> str:
     """The player's personal hiscores page, for people (always the real site, whatever
     OSRS_API_ENDPOINT points the API client at). Regular board for an unknown mode."""
     from urllib.parse import quote
 
-    board = MODES.get(mode, MODES[DEFAULT_MODE])
+    board = MODES.get(mode, MODES[REGULAR])
     return f"{DEFAULT_ENDPOINT}/m={board}/hiscorepersonal?user1={quote(name, safe='')}"
 
 
@@ -56,7 +56,7 @@ class HiscoresClient:
         self.endpoint = endpoint.rstrip("/")
 
     def fetch(
-        self, name: str, mode: str = DEFAULT_MODE, *, not_before: datetime | None = None
+        self, name: str, mode: str = REGULAR, *, not_before: datetime | None = None
     ) -> Snapshot:
         """The player's current snapshot; never a cached answer older than ``not_before``
         (the player's last poll: a poll must see what the hiscores say now).

@@ -10,8 +10,8 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
-# Config mode → hiscores board (the path segment after ``m=``). The keys are the values allowed
-# for ``mode`` in ``[[players]]`` and ``--mode`` on the command line, in the order shown to users.
+# Hiscores mode → board (the path segment after ``m=``). With ``auto`` these are the values
+# allowed for ``mode`` in ``[[players]]`` and ``--mode`` on the command line, in this order.
 MODES: Mapping[str, str] = MappingProxyType({
     "regular": "hiscore_oldschool",
     "ironman": "hiscore_oldschool_ironman",
@@ -24,7 +24,24 @@ MODES: Mapping[str, str] = MappingProxyType({
     "skiller": "hiscore_oldschool_skiller",
     "defence_pure": "hiscore_oldschool_skiller_defence",
 })
-DEFAULT_MODE = "regular"
+REGULAR = "regular"
+# ``auto``: the account type is detected from the boards (:mod:`poller.accounts`); the player's
+# stats are then read from the board of the type found.
+AUTO = "auto"
+CONFIG_MODES: tuple[str, ...] = (AUTO, *MODES)
+DEFAULT_MODE = AUTO
+# The types ``auto`` tells apart, as the Wise Old Man does (the others are separate games with
+# boards of their own, never detected).
+ACCOUNT_TYPES: tuple[str, ...] = ("regular", "ironman", "hardcore", "ultimate")
+IRON_TYPES: frozenset[str] = frozenset({"ironman", "hardcore", "ultimate"})
+
+
+def board_mode(mode: str, detected: str | None = None) -> str:
+    """The hiscores mode to read a player from: the configured one, or for ``auto`` the
+    detected type (regular until one is known)."""
+    if mode != AUTO:
+        return mode
+    return detected if detected in MODES else REGULAR
 
 PLAYER_NAME_ALLOWED = "1–12 letters, digits, spaces, '-' or '_'"
 _PLAYER_NAME = re.compile(r"[A-Za-z0-9 _-]{1,12}")

@@ -81,10 +81,12 @@ def player_of(name: str, mode: str) -> Player:
 def event_notice(
     event: Event, *, player: str, mode: str, snapshot: Snapshot | None, taken_at: datetime,
     old_name: str | None = None,
+    was: str | None = None,
 ) -> Notice:
     """One event of one player's poll, with everything the notifier renders. ``snapshot`` (the
     player after the poll) gives combat, total level and overall XP; None leaves them out.
-    ``old_name`` is a renamed player's previous name (the "renamed" player event)."""
+    ``old_name`` is a renamed player's previous name (the "renamed" player event); ``was``:
+    the account type a type change left (a ``player`` event), named as the game does."""
     kind, metric = event.kind, event.metric
     picture: wiki_images.WikiFile | None = None
     scale = SCALES.get(kind)
@@ -109,7 +111,13 @@ def event_notice(
         combat=combat, total_level=total, overall_xp=overall_xp,
         unit=count_unit(kind, metric), scale=scale, about=about,
         tier=CLUE_TIERS.get(metric) if kind == "clue" else None, old_name=old_name,
+        old_account=_type_label(was) if was is not None else None,
     )
+
+
+def _type_label(mode: str) -> str:
+    typed = wiki_images.account_type(mode)
+    return typed[0] if typed is not None else mode.replace("_", " ").capitalize()
 
 
 class WatchLines(Protocol):

@@ -18,9 +18,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from . import plausibility
+from .accounts import OnNoBoard, TypeCheck, fetch_auto, type_news
 from .clock import utcnow
 from .errors import OSRSApiError, PlayerNotFound, error_line
 from .events import Event, Presence, decreases, derive, next_presence
+from .names import AUTO, board_mode
 from .reference import high_water, with_ratings
 from .rename_pass import RenamePass, notice_renames
 from .routing import config_route
@@ -125,6 +127,7 @@ class _Fetched:
     snapshot: Snapshot | None = None
     error: BaseException | None = None
     skipped: bool = False  # not fetched: a stop was requested first
+    check: TypeCheck | None = None  # an ``auto`` player's account type, if checked on the way
 
 
 @dataclass(slots=True)
@@ -139,7 +142,8 @@ def fetch_all(
     *,
     concurrency: int,
     stop: threading.Event | None = None,
-    prefetched: Mapping[int, Snapshot | BaseException] | None = None,
+    prefetched: Mapping[int, _Fetched] | None = None,
+    now: Callable[[], datetime] = utcnow,
 ) -> list[_Fetched]:
     """Fetch every player with at most ``concurrency`` requests in flight, in input order.
 
@@ -147,20 +151,24 @@ def fetch_all(
     the network at once. One player's failure is captured, never raised: it must not stop the
     others. Once ``stop`` is set no new fetch starts (those in flight finish); the players not
     fetched come back ``skipped``. A player in ``prefetched`` (the rename check asked for
-    them already) takes that answer instead of a request.
+    them already) takes that answer instead of a request. An ``auto`` player's account type
+    is checked on the way when due (:func:`poller.accounts.fetch_auto`, at ``now()``).
     """
 
     def one(player: PlayerState) -> _Fetched:
         if stop is not None and stop.is_set():
             return _Fetched(player, skipped=True)
         if prefetched is not None and player.id in prefetched:
-            answer = prefetched[player.id]
-            if isinstance(answer, Snapshot):
-                return _Fetched(player, snapshot=answer)
-            return _Fetched(player, error=answer)
+            first = prefetched[player.id]  # its type check too, so it is not made twice
+            return dataclasses.replace(first, player=player)
         try:
+            if player.mode == AUTO:
+                polled = fetch_auto(fetcher, player, now())
+                return _Fetched(player, snapshot=polled.snapshot, check=polled.check)
             snapshot = fetcher.fetch(player.name, player.mode, not_before=player.last_polled_at)
             return _Fetched(player, snapshot=snapshot)
+        except OnNoBoard as exc:  # a 404, with the check's time kept
+            return _Fetched(player, error=exc, check=exc.check)
         except OSRSApiError as exc:
             return _Fetched(player, error=exc)
         except Exception as exc:  # a bug in parsing must cost one player, not the run
@@ -183,9 +191,11 @@ def plan_player(
     """Decide what one fetch means: events, anomalies, presence. Pure apart from logging."""
     from .store import OutboxEntry, PollRecord
 
-    player = fetched.player
+    player, check = fetched.player, fetched.check
     previous = Presence(status=player.status, not_found_streak=player.not_found_streak)
     missing_after = settings.poll.missing_after
+    # The board the stats came from names the account in messages (an ``auto`` player's type).
+    mode = board_mode(player.mode, check.account_type if check else player.account_type)
 
     def record(
         result: PlayerResult,
@@ -195,6 +205,8 @@ def plan_player(
         reference: Snapshot | None = None,
         archive: bool = False,
     ) -> tuple[PlayerResult, PollRecord]:
+        if news:  # a type change is news whatever the stats say
+            result = dataclasses.replace(result, queued=news + result.queued)
         outbox = tuple(
             OutboxEntry(kind=q.event.kind, payload=q.notice.to_json(), webhooks=q.webhooks)
             for q in result.queued
@@ -210,21 +222,31 @@ def plan_player(
             error=result.error,
             reference=reference,
             archive=archive,
+            account_type=check.account_type if check else None,
+            account_type_at=check.checked_at if check else None,
         )
 
-    def build(events: Iterable[Event], snapshot: Snapshot | None) -> tuple[Queued, ...]:
+    def build(
+        events: Iterable[Event], snapshot: Snapshot | None, was: str | None = None
+    ) -> tuple[Queued, ...]:
         # Imported on first use: a poll with nothing to say never pays for the game wording.
         from .notices import event_notice
 
         return tuple(
             Queued(
                 e,
-                event_notice(e, player=player.name, mode=player.mode, snapshot=snapshot,
-                             taken_at=now),
+                event_notice(e, player=player.name, mode=mode, snapshot=snapshot,
+                             taken_at=now, was=was),
                 route(e.kind, player.name),
             )
             for e in events
         )
+
+    # A death shows the hardcore board frozen at it; never news on a first sight.
+    news: tuple[Queued, ...] = ()
+    if check is not None and player.reference is not None:
+        for event, shown in type_news(player.account_type, check):
+            news += build((event,), shown, was=player.account_type)
 
     err = fetched.error
     if isinstance(err, PlayerNotFound) and player.reference is None:
@@ -355,9 +377,12 @@ def _announce_rename(
             dataclasses.replace(rec, outbox=(entry, *rec.outbox)))
 
 
-def _answers(fetcher: Fetcher, settings: Settings, players: Sequence[PlayerState]
+def _answers(fetcher: Fetcher, settings: Settings, now: Callable[[], datetime],
+             kept: dict[int, _Fetched], players: Sequence[PlayerState]
              ) -> dict[int, Snapshot | BaseException]:
-    got = fetch_all(players, fetcher, concurrency=settings.poll.concurrency)
+    """The rename check's first answers; each whole fetch is ``kept`` for the poll."""
+    got = fetch_all(players, fetcher, concurrency=settings.poll.concurrency, now=now)
+    kept.update((f.player.id, f) for f in got)
     return {f.player.id: f.snapshot or f.error or ValueError("no answer") for f in got}
 
 
@@ -395,6 +420,7 @@ def run_once(
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     renames = RenamePass()
+    first_answers: dict[int, _Fetched] = {}
     # A whole roster is walked a batch at a time: fetch, plan, record, then the next batch, so
     # 10,000 players never hold 10,000 decoded snapshots and 10,000 fresh ones at once.
     load_batches = False
@@ -405,7 +431,8 @@ def run_once(
             sync = store.sync_players([(p.name, p.mode) for p in settings.players], started)
             added, removed = sync.added, sync.deactivated
             # Before the roster is loaded: a carried rename changes who is polled.
-            renames = notice_renames(store, sync, partial(_answers, fetcher, settings), now)
+            renames = notice_renames(
+                store, sync, partial(_answers, fetcher, settings, now, first_answers), now)
             players = store.active_players(with_snapshots=False)
             load_batches = True
 
@@ -419,7 +446,7 @@ def run_once(
         if load_batches:
             batch = _with_snapshots(store, batch)
         fetched = fetch_all(batch, fetcher, concurrency=settings.poll.concurrency, stop=stop,
-                            prefetched=renames.answers)
+                            prefetched=first_answers, now=now)
         taken = now()
         plan = _Plan()
         for item in fetched:

@@ -213,12 +213,17 @@ def print_delivery_report(report: DeliveryReport, *, idle_line: bool = False) ->
 # -- lookup --------------------------------------------------------------------------------------
 
 
-def lookup_json(name: str, mode: str, snapshot: Snapshot) -> dict[str, object]:
+def lookup_json(
+    name: str, mode: str, snapshot: Snapshot, *, detected: bool = False
+) -> dict[str, object]:
+    """``mode``: the board read; ``detected``: whether it is the account type found by
+    ``auto`` (then also ``account_type``)."""
     levels = game.levels_from_snapshot(snapshot)
     known = {k: v for k, v in levels.items() if v is not None}
     return {
         "player": name,
         "mode": mode,
+        "account_type": mode if detected else None,
         "combat_level": game.combat_level(known),
         "total_level": snapshot.overall_level,
         "overall_xp": snapshot.overall_xp,
@@ -252,10 +257,11 @@ def _num(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
-def print_lookup(name: str, mode: str, snapshot: Snapshot) -> None:
-    data = lookup_json(name, mode, snapshot)
+def print_lookup(name: str, mode: str, snapshot: Snapshot, *, detected: bool = False) -> None:
+    data = lookup_json(name, mode, snapshot, detected=detected)
+    shown = f"{mode}, detected" if detected else mode
     click.echo(
-        f"{name} ({mode}) — combat {data['combat_level']}, total level "
+        f"{name} ({shown}) — combat {data['combat_level']}, total level "
         f"{_num(snapshot.overall_level)}, {_num(snapshot.overall_xp)} XP"
     )
     rows = [[OVERALL, _num(snapshot.overall_level), _num(snapshot.overall_xp),
@@ -317,11 +323,21 @@ def _row(name: str, mode: str, st: object, override: str | None) -> dict[str, ob
     return {
         "name": name,
         "mode": mode,
+        # What ``mode = "auto"`` last found, and when (None: not yet).
+        "account_type": getattr(st, "account_type", None),
+        "account_type_at": getattr(st, "account_type_at", None),
         "status": status,
         "last_polled": getattr(st, "last_polled_at", None),
         "last_change": getattr(st, "last_changed_at", None),
         "last_error": getattr(st, "last_error", None),
     }
+
+
+def _mode(row: dict[str, object]) -> str:
+    """"auto: hardcore" for a detected type, "auto: not yet detected", or the mode set."""
+    if row["mode"] != "auto":
+        return str(row["mode"])
+    return f"auto: {row['account_type'] or 'not yet detected'}"
 
 
 def print_players(rows: list[dict[str, object]]) -> None:
@@ -335,7 +351,7 @@ def print_players(rows: list[dict[str, object]]) -> None:
         table(
             ["Player", "Mode", "Status", "Last polled", "Last change"],
             [
-                [r["name"], r["mode"], r["status"], _ago(r["last_polled"], now),  # type: ignore[arg-type]
+                [r["name"], _mode(r), r["status"], _ago(r["last_polled"], now),  # type: ignore[arg-type]
                  _ago(r["last_change"], now)]  # type: ignore[arg-type]
                 for r in rows
             ],

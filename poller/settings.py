@@ -18,7 +18,7 @@ from typing import get_args
 from notifier.webhook import WebhookAddress, mask_url
 from poller.config_keys import key
 from poller.events import PLAYER_EVENT_KINDS, EventKind
-from poller.names import DEFAULT_MODE, MODES, normalize_name
+from poller.names import CONFIG_MODES, DEFAULT_MODE, normalize_name
 from poller.periods import CALENDAR_KINDS, WEEKDAYS
 from poller.redact import mask_dsn
 from poller.rules import Rules
@@ -143,7 +143,8 @@ class WebhookSettings:
 @dataclass(frozen=True, slots=True)
 class PlayerSettings:
     name: str = field(metadata=key("custom"))
-    mode: str = field(default=DEFAULT_MODE, metadata=key("choice", choices=tuple(MODES)))
+    # "auto": the account type is detected from the boards; any other mode is that board.
+    mode: str = field(default=DEFAULT_MODE, metadata=key("choice", choices=CONFIG_MODES))
     # None = every webhook that takes player events
     webhooks: tuple[str, ...] | None = field(default=None, metadata=key("custom"))
 

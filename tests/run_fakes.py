@@ -14,6 +14,7 @@ from typing import Any
 from notifier.sender import SendResult
 from poller import game
 from poller.config import load_settings
+from poller.errors import PlayerNotFound
 from poller.hiscores import parse_json
 from poller.jobs import WINDOW_OFFSET_KEY, Jobs, Parts
 from poller.settings import Settings
@@ -45,13 +46,16 @@ class Clock:
 
 
 class Fetcher:
-    """Every player at ``level`` in Cooking and Fishing; ``calls`` records who was asked, with
-    the fake time; ``on_fetch`` runs before each answer."""
+    """Every player at ``level`` in Cooking and Fishing, on the regular board only (a regular
+    account: every other board answers 404); ``calls`` records who was asked on the regular
+    board, with the fake time, ``lookups`` the (name, board) of every other request (the
+    account type checks of ``mode = "auto"``); ``on_fetch`` runs before each answer."""
 
     def __init__(self, level: int = 60, clock: Clock | None = None) -> None:
         self.level = level
         self.clock = clock
         self.calls: list[tuple[datetime | None, str]] = []
+        self.lookups: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.on_fetch: Callable[[str], None] | None = None
 
@@ -60,6 +64,10 @@ class Fetcher:
         return [name for _, name in self.calls]
 
     def fetch(self, name: str, mode: str = "regular", **_: object) -> Snapshot:
+        if mode != "regular":
+            with self.lock:
+                self.lookups.append((name, mode))
+            raise PlayerNotFound(f"{name!r}: not on the {mode} board")
         with self.lock:
             self.calls.append((self.clock() if self.clock else None, name))
         if self.on_fetch is not None:

@@ -81,7 +81,8 @@ class Run(NamedTuple):
 
 
 class Fakes:
-    """Hiscores answering per player (404 when unknown) and a Discord that accepts all."""
+    """Hiscores answering per player on the regular board (404 when unknown, and on every
+    other board: regular accounts) and a Discord that accepts all."""
 
     def __init__(self, rsps: responses.RequestsMock) -> None:
         self.players: dict[str, dict[str, int]] = {}
@@ -91,7 +92,11 @@ class Fakes:
         rsps.add_callback(responses.POST, DISCORD_URL, callback=self._discord)
 
     def _hiscores(self, request):  # type: ignore[no-untyped-def]
-        player = parse_qs(urlsplit(request.url).query)["player"][0]
+        parts = urlsplit(request.url)
+        player = parse_qs(parts.query)["player"][0]
+        board = BOARD_URL.fullmatch(f"{parts.scheme}://{parts.netloc}{parts.path}")["board"]
+        if board != "hiscore_oldschool":
+            return 404, {"Content-Type": "text/plain"}, ""
         if self.on_fetch is not None:
             self.on_fetch(player)
         if player not in self.players:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..names import MODES
+from ..names import CONFIG_MODES
 from .context import EXIT_PARTIAL, Context, UserError
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def _write(path: Path, text: str) -> None:
 
 @click.command("add")
 @click.argument("name")
-@click.option("--mode", type=click.Choice(tuple(MODES)), default=None,
+@click.option("--mode", type=click.Choice(tuple(CONFIG_MODES)), default=None,
               help="The player's hiscores board (written to the config; default: regular).")
 @click.option("--webhooks", metavar="NAMES", default=None,
               help="Comma-separated webhooks that take this player (default: every webhook "
@@ -59,7 +59,7 @@ def players_add(obj: Context, name: str, mode: str | None, webhooks: str | None,
     """
     from ..config_edit import EditRefused, add_player
     from ..errors import OSRSApiError, PlayerNotFound
-    from ..names import DEFAULT_MODE, validate_player_name
+    from ..names import DEFAULT_MODE, board_mode, validate_player_name
 
     problem = validate_player_name(name)
     if problem:
@@ -78,18 +78,28 @@ def players_add(obj: Context, name: str, mode: str | None, webhooks: str | None,
         text = add_player(path.read_text(encoding="utf-8"), name, mode=mode, webhooks=hooks)
     except EditRefused as exc:
         raise UserError(str(exc)) from None
-    board = mode or DEFAULT_MODE
+    # `auto` (the default) looks on the regular board, then the ironman one (a low ironman
+    # may be ranked only there); the poll detects the exact type.
+    boards = [board_mode(mode)] if mode and mode != DEFAULT_MODE else ["regular", "ironman"]
+    board = boards[0]
     found = ""
     if not offline:
         try:
-            snapshot = obj.hiscores(settings).fetch(name, board)
+            client = obj.hiscores(settings)
+            for board in boards:
+                try:
+                    snapshot = client.fetch(name, board)
+                    break
+                except PlayerNotFound:
+                    if board == boards[-1]:
+                        raise
             level = snapshot.overall_level
             found = f"; on the {board} hiscores" + (f" at total level {level:,}" if level else "")
         except PlayerNotFound:
             if not force:
-                raise UserError(f"{name} is not on the {board} hiscores: check the spelling and "
-                                "--mode (--force adds it anyway)") from None
-            found = f"; not on the {board} hiscores (added with --force)"
+                raise UserError(f"{name} is not on the {' or '.join(boards)} hiscores: check the "
+                                "spelling and --mode (--force adds it anyway)") from None
+            found = f"; not on the {' or '.join(boards)} hiscores (added with --force)"
         except OSRSApiError as exc:
             if not force:
                 click.echo(f"error: could not look {name} up on the hiscores: {exc} "

@@ -250,9 +250,15 @@ def _v7_competitions(db: pw.Database) -> None:
         db.execute_sql(sql)
 
 
+def _v8_account_type(db: pw.Database) -> None:
+    """The account type ``mode = "auto"`` detected from the boards, and when it was settled."""
+    db.execute_sql("ALTER TABLE player ADD COLUMN account_type TEXT")
+    db.execute_sql("ALTER TABLE player ADD COLUMN account_type_at TIMESTAMP")
+
+
 MIGRATIONS: list[Migration] = [
     _v1_initial, _v2_delivery_state, _v3_prices, _v4_runs_and_leases, _v5_anomaly_reason,
-    _v6_posts, _v7_competitions,
+    _v6_posts, _v7_competitions, _v8_account_type,
 ]
 
 

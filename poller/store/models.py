@@ -106,6 +106,8 @@ class Player(Base):
     renamed_to = pw.TextField(null=True)
     lease_until = UTCDateTimeField(null=True)
     lease_owner = pw.TextField(null=True)
+    account_type = pw.TextField(null=True)
+    account_type_at = UTCDateTimeField(null=True)
 
 
 class Snapshot(Base):

@@ -33,7 +33,7 @@ def _query(db: Db, with_snapshots: bool = True) -> Any:
     columns = [
         P.id, P.name, P.mode, P.active, P.status, P.not_found_streak, P.last_polled_at,
         P.last_changed_at, S.taken_at, P.last_error, P.renamed_to, P.created_at,
-        P.last_snapshot_id,
+        P.last_snapshot_id, P.account_type, P.account_type_at,
     ]
     if with_snapshots:
         columns += [S.data, P.reference]
@@ -48,7 +48,7 @@ def _query(db: Db, with_snapshots: bool = True) -> Any:
 def _state(row: Sequence[Any]) -> tuple[PlayerState, int | None]:
     """A row of :func:`_query` → the player and their last snapshot's row id."""
     (pid, name, mode, active, status, streak, polled, changed, snap_at, error, renamed,
-     created, snapshot_id, *blobs) = row
+     created, snapshot_id, account_type, account_type_at, *blobs) = row
     last = _decode(blobs[0]) if blobs else None
     reference = _decode(blobs[1]) if blobs and blobs[1] is not None else last
     state = PlayerState(
@@ -56,6 +56,7 @@ def _state(row: Sequence[Any]) -> tuple[PlayerState, int | None]:
         not_found_streak=streak, last_polled_at=polled, last_changed_at=changed,
         last_snapshot=last, last_snapshot_at=snap_at, last_error=error,
         reference=reference, renamed_to=renamed, created_at=created,
+        account_type=account_type, account_type_at=account_type_at,
     )
     return state, snapshot_id
 
@@ -174,6 +175,7 @@ def preview(db: Db, players: Sequence[tuple[str, str]]) -> list[PlayerState]:
                 last_changed_at=st.last_changed_at, last_snapshot=st.last_snapshot,
                 last_snapshot_at=st.last_snapshot_at, last_error=st.last_error,
                 reference=st.reference, renamed_to=None, created_at=st.created_at,
+                account_type=st.account_type, account_type_at=st.account_type_at,
             )
         )
     for n, (_, name, mode) in enumerate(plan.inserts, start=1):

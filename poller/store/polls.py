@@ -229,6 +229,8 @@ def write_polls(db: Db, prepared: list[Prepared], known: Known) -> tuple[RecordS
             clip(r.error),
             p.set_reference,
             p.reference,
+            r.account_type,
+            db.t(r.account_type_at),
             r.player_id,
         ))
 
@@ -249,7 +251,9 @@ def write_polls(db: Db, prepared: list[Prepared], known: Known) -> tuple[RecordS
         "status = COALESCE(?, status), "
         "not_found_streak = COALESCE(?, not_found_streak), "
         "last_error = ?, "
-        "reference = CASE WHEN ? THEN ? ELSE reference END "
+        "reference = CASE WHEN ? THEN ? ELSE reference END, "
+        "account_type = COALESCE(?, account_type), "
+        "account_type_at = COALESCE(?, account_type_at) "
         "WHERE id = ?",
         player_rows,
     )

@@ -37,7 +37,8 @@ class PlayerState:
     ``reference`` is the snapshot events are judged against (the pipeline's high-water mark
     after a rollback); it *is* ``last_snapshot`` unless the pipeline stored a different one.
     ``renamed_to`` is set on the tombstone a rename leaves under the old name.
-    Timestamps are timezone-aware UTC.
+    ``account_type`` is the type ``mode = "auto"`` last settled (None: never), at
+    ``account_type_at``. Timestamps are timezone-aware UTC.
     """
 
     id: int
@@ -54,6 +55,8 @@ class PlayerState:
     reference: Snapshot | None = None
     renamed_to: str | None = None
     created_at: datetime | None = None
+    account_type: str | None = None
+    account_type_at: datetime | None = None
 
     @property
     def key(self) -> str:
@@ -103,6 +106,8 @@ class PollRecord:
     ``anomalies`` are (metric, old, new, reason). ``archive`` first moves the player's whole
     history (snapshots, events, anomalies) to a new inactive player row: the name now belongs
     to another account, whose ``snapshot`` starts a fresh history under the same player row.
+    ``account_type_at`` records when a type check settled, ``account_type`` what it found; None
+    leaves the stored value as it is (a check that found the player on no board keeps the type).
     """
 
     player_id: int
@@ -115,6 +120,8 @@ class PollRecord:
     error: str | None = None
     reference: Snapshot | None = None
     archive: bool = False
+    account_type: str | None = None
+    account_type_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,7 +158,11 @@ class MemoryFetcher:
         self.bodies = bodies
 
     def fetch(self, name: str, mode: str = "regular", **_):  # type: ignore[no-untyped-def]
+        from poller.errors import PlayerNotFound
         from poller.hiscores import parse_json
+
+        if mode != "regular":  # regular accounts: every other board answers 404
+            raise PlayerNotFound(f"{name!r}: not on the {mode} board")
 
         return parse_json(self.bodies[name])
 

@@ -50,23 +50,27 @@ def env(main_env: None) -> None:
 
 
 class Hiscores:
-    """Scripted hiscores: per player a (status, JSON body) on any board; 404 otherwise."""
+    """Scripted hiscores: per player a (status, JSON body) on the boards given (the regular one
+    by default: a regular account); 404 otherwise, as the real boards answer."""
 
     def __init__(self, rsps: responses.RequestsMock) -> None:
-        self.players: dict[str, tuple[int, object]] = {}
+        self.players: dict[str, tuple[int, object, tuple[str, ...]]] = {}
         self.requests: list[tuple[str, str]] = []
         rsps.add_callback(responses.GET, BOARD_URL, callback=self._reply)
 
     def set(self, name: str, skills: Mapping[str, int] | None = None,
-            acts: Mapping[str, int] | None = None, *, status: int = 200) -> None:
-        self.players[name.lower()] = (status, hiscores_body(skills, acts))
+            acts: Mapping[str, int] | None = None, *, status: int = 200,
+            boards: tuple[str, ...] = ("hiscore_oldschool",)) -> None:
+        self.players[name.lower()] = (status, hiscores_body(skills, acts), boards)
 
     def _reply(self, request):  # type: ignore[no-untyped-def]
         parts = urlsplit(request.url)
         board = BOARD_URL.fullmatch(f"{parts.scheme}://{parts.netloc}{parts.path}")["board"]
         player = parse_qs(parts.query)["player"][0]
         self.requests.append((board, player))
-        status, body = self.players.get(player.lower(), (404, ""))
+        status, body, boards = self.players.get(player.lower(), (404, "", ()))
+        if board not in boards:
+            status = 404
         if status != 200:
             return status, {"Content-Type": "text/plain"}, ""
         return 200, {"Content-Type": "application/json"}, json.dumps(body)
@@ -347,7 +351,9 @@ def test_poll_is_skipped_while_another_holds_the_lock(
         assert hiscores.requests == []
         assert store.counts()["snapshot"] == 0
     assert run("poll").code == 0  # released: the next one runs
-    assert hiscores.requests == [("hiscore_oldschool", "Alice")]
+    # mode = "auto": the first poll also asks the ironman board (404: a regular account).
+    assert hiscores.requests == [("hiscore_oldschool", "Alice"),
+                                 ("hiscore_oldschool_ironman", "Alice")]
 
 
 def test_poll_with_no_players(run: Callable[..., Run], tmp_path: Path) -> None:
@@ -368,7 +374,7 @@ def test_lookup_prints_a_table(run: Callable[..., Run], hiscores: Hiscores) -> N
     result = run("lookup", "Lynx Titan")
     assert result.code == 0, result
     lines = result.out.splitlines()
-    assert lines[0].startswith("Lynx Titan (regular) — combat 126, total level 2,376")
+    assert lines[0].startswith("Lynx Titan (regular, detected) — combat 126, total level 2,376")
     attack = next(line for line in lines if line.startswith("Attack "))
     assert attack.split() == ["Attack", "99", "200,000,000", "1,001"]
     assert any(line.split()[:3] == ["Vorkath", "boss", "1,234"] for line in lines)
@@ -392,7 +398,7 @@ def test_lookup_json(run: Callable[..., Run], hiscores: Hiscores) -> None:
 
 
 def test_lookup_mode_picks_the_board(run: Callable[..., Run], hiscores: Hiscores) -> None:
-    hiscores.set("Iron Al", {"Attack": xp(50)})
+    hiscores.set("Iron Al", {"Attack": xp(50)}, boards=("hiscore_oldschool_ironman",))
     result = run("lookup", "Iron Al", "--mode", "ironman", "--json")
     assert result.code == 0
     assert hiscores.requests == [("hiscore_oldschool_ironman", "Iron Al")]
@@ -403,7 +409,7 @@ def test_lookup_takes_the_mode_from_the_config(
     run: Callable[..., Run], tmp_path: Path, hiscores: Hiscores
 ) -> None:
     config(tmp_path, BASE + '\n[[players]]\nname = "Iron Al"\nmode = "hardcore"\n')
-    hiscores.set("iron_al", {"Attack": xp(50)})
+    hiscores.set("iron_al", {"Attack": xp(50)}, boards=("hiscore_oldschool_hardcore_ironman",))
     assert run("lookup", "iron_al").code == 0
     assert hiscores.requests == [("hiscore_oldschool_hardcore_ironman", "iron_al")]
 
@@ -414,7 +420,7 @@ def test_lookup_not_found_exits_1_with_one_line(
     result = run("lookup", "Nobody")
     assert result.code == 1, result
     assert result.out == ""
-    assert one_line(result.err) == "error: Nobody is not on the regular hiscores"
+    assert one_line(result.err) == "error: Nobody is not on the regular and ironman hiscores"
 
 
 def test_lookup_outage_exits_1_with_one_line(
@@ -446,7 +452,7 @@ def test_lookup_needs_no_config_and_leaves_no_files(
     hiscores.set("Alice", {"Attack": xp(70)})
     result = run("lookup", "Alice")
     assert result.code == 0, result
-    assert "Alice (regular)" in result.out
+    assert "Alice (regular, detected)" in result.out
     # No config, no database: nothing may be written into whatever directory cron ran us in.
     assert list(tmp_path.iterdir()) == []
 
@@ -489,7 +495,7 @@ def test_players_list_shows_every_status(
     assert data["Alice"]["status"] == "ok" and data["Alice"]["last_polled"]
     assert data["Carol"]["status"] == "never polled" and data["Carol"]["last_polled"] is None
     assert data["Dan"]["status"] == "removed from config"
-    assert data["Bob"]["mode"] == "regular" and "never found" in (data["Bob"]["last_error"] or "")
+    assert data["Bob"]["mode"] == "auto" and "never found" in (data["Bob"]["last_error"] or "")
 
 
 def test_players_list_before_any_poll(run: Callable[..., Run], tmp_path: Path) -> None:
@@ -921,7 +927,10 @@ def test_a_poll_right_after_a_poll_sees_the_hiscores_now_despite_the_cache(
     assert polled.code == 0 and "1 changed" in polled.out and "Attack 70 → 71" in polled.out
     # The first poll and the first dry run went out; the second dry run and the last poll were
     # answered by the dry run's response, newer than the last poll (it is what they showed).
-    assert len(hiscores.requests) == 2
+    # The first poll also settled the account type (the ironman board: 404, a regular account).
+    assert hiscores.requests == [("hiscore_oldschool", "Alice"),
+                                 ("hiscore_oldschool_ironman", "Alice"),
+                                 ("hiscore_oldschool", "Alice")]
 
 
 def test_a_config_nested_600_deep_is_one_line_naming_the_file_and_exit_2(

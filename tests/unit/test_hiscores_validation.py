@@ -19,7 +19,7 @@ import responses
 
 from poller import game
 from poller.config import load_settings
-from poller.errors import HiscoresUnavailable, ValidationError
+from poller.errors import HiscoresUnavailable, PlayerNotFound, ValidationError
 from poller.hiscores import HiscoresClient, parse_json
 from poller.hiscores_csv import CSV_LAYOUTS, parse_csv
 from poller.http import HttpClient, HttpConfig
@@ -323,6 +323,8 @@ class BodyFetcher:
         self.bodies: dict[str, str] = {}
 
     def fetch(self, name: str, mode: str = "regular", **_: object) -> Snapshot:
+        if mode != "regular":  # regular accounts: every other board answers 404
+            raise PlayerNotFound(f"{name!r}: not on the {mode} board")
         return parse_json(self.bodies[name])
 
 

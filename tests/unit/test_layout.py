@@ -20,6 +20,7 @@ import pytest
 
 from poller import game
 from poller.config import load_settings
+from poller.errors import PlayerNotFound
 from poller.events import Derivation, Event, derive
 from poller.hiscores import parse_json
 from poller.pipeline import RunReport, run_once
@@ -141,6 +142,8 @@ class BodyFetcher:
         self.answers: dict[str, dict[str, Any] | Snapshot] = {}
 
     def fetch(self, name: str, mode: str = "regular", **_: object) -> Snapshot:
+        if mode != "regular":  # regular accounts: every other board answers 404
+            raise PlayerNotFound(f"{name!r}: not on the {mode} board")
         answer = self.answers[name]
         return answer if isinstance(answer, Snapshot) else parse_json(json.dumps(answer))
 

@@ -11,9 +11,11 @@ import pytest
 from notifier.webhook import TokenMaskingFilter
 from poller.clock import utcnow
 from poller.names import (
+    CONFIG_MODES,
     DEFAULT_MODE,
     MODES,
     PLAYER_NAME_ALLOWED,
+    board_mode,
     normalize_name,
     validate_player_name,
 )
@@ -57,8 +59,12 @@ def test_validate_player_name(name: str, problem: str | None) -> None:
     assert "1–12" in PLAYER_NAME_ALLOWED
 
 
-def test_every_mode_has_its_own_board_and_the_default_is_regular() -> None:
-    assert DEFAULT_MODE == "regular" and MODES[DEFAULT_MODE] == "hiscore_oldschool"
+def test_every_mode_has_its_own_board_and_the_default_is_auto() -> None:
+    # "auto" has no board: the type is detected, read from the regular board until known.
+    assert DEFAULT_MODE == "auto" and DEFAULT_MODE not in MODES
+    assert CONFIG_MODES == ("auto", *MODES)
+    assert board_mode("auto") == "regular" and MODES["regular"] == "hiscore_oldschool"
+    assert board_mode("auto", "hardcore") == "hardcore" and board_mode("ironman") == "ironman"
     assert len(set(MODES.values())) == len(MODES)
     assert all(board.startswith("hiscore_oldschool") for board in MODES.values())
 

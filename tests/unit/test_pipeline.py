@@ -45,10 +45,14 @@ def snap(levels: Mapping[str, int] | None = None, acts: Mapping[str, int] | None
 
 
 class FakeFetcher:
-    """``fetch(name, mode)`` from a script: a Snapshot is returned, an exception raised."""
+    """``fetch(name, mode)`` from a script: a Snapshot is returned, an exception raised.
+
+    As on the real hiscores, a scripted player is on the regular board only, unless ``boards``
+    lists other boards for them: every other board answers 404."""
 
     def __init__(self, script: Mapping[str, Snapshot | BaseException] | None = None) -> None:
         self.script: dict[str, Snapshot | BaseException] = dict(script or {})
+        self.boards: dict[str, set[str]] = {}
         self.calls: list[tuple[str, str]] = []
         self._lock = threading.Lock()
 
@@ -56,6 +60,8 @@ class FakeFetcher:
         with self._lock:
             self.calls.append((name, mode))
         reply = self.script.get(name)
+        if mode != "regular" and mode not in self.boards.get(name, ()):
+            raise PlayerNotFound(f"{name!r}: not on the {mode} board")
         if reply is None:
             raise PlayerNotFound(f"{name!r}: not scripted")
         if isinstance(reply, BaseException):
@@ -643,6 +649,7 @@ def test_players_removed_from_the_config_are_not_polled(tmp_path: Path, store: S
 def test_modes_reach_the_fetcher(tmp_path: Path, store: Store) -> None:
     body = SIMPLE + '\n[[players]]\nname = "Iron Al"\nmode = "ironman"\n'
     poll = make_poller(tmp_path, store, body)
+    poll.fetcher.boards["Iron Al"] = {"ironman"}
     poll(**{"Iron Al": snap()})
     assert poll.fetcher.calls == [("Iron Al", "ironman")]
 

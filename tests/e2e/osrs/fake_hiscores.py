@@ -52,6 +52,22 @@ def hiscores_body(
     return {"skills": [overall, *rows], "activities": acts}
 
 
+# The boards ``mode = "auto"`` reads, by account type, and the boards each type is listed on:
+# an ironman is on the regular board too, a hardcore or an ultimate on the ironman board too.
+BOARDS: Mapping[str, str] = {
+    "regular": "hiscore_oldschool",
+    "ironman": "hiscore_oldschool_ironman",
+    "hardcore": "hiscore_oldschool_hardcore_ironman",
+    "ultimate": "hiscore_oldschool_ultimate",
+}
+LISTED_ON: Mapping[str, tuple[str, ...]] = {
+    "regular": ("regular",),
+    "ironman": ("regular", "ironman"),
+    "hardcore": ("regular", "ironman", "hardcore"),
+    "ultimate": ("regular", "ironman", "ultimate"),
+}
+
+
 @dataclass
 class Reply:
     status: int = 200
@@ -82,6 +98,35 @@ class FakeHiscores:
 
     def set_html(self, name: str, board: str = "hiscore_oldschool") -> None:
         self.replies[(board, _key(name))] = Reply(body=MAINTENANCE_HTML, content_type="text/html")
+
+    def set_account(self, name: str, body: Mapping[str, object], account_type: str) -> None:
+        """``body`` on every board an account of this type is listed on (the same stats on
+        each, as the real boards show them); 404 on the other account-type boards."""
+        for kind, board in BOARDS.items():
+            if kind in LISTED_ON[account_type]:
+                self.set_player(name, body, board)
+            else:
+                self.replies.pop((board, _key(name)), None)
+
+    def set_dead_hardcore(
+        self, name: str, body: Mapping[str, object], at_death: Mapping[str, object]
+    ) -> None:
+        """A hardcore who died: the regular and ironman boards go on (``body``), the
+        hardcore board stays frozen at the stats of the death."""
+        self.set_account(name, body, "ironman")
+        self.set_player(name, at_death, BOARDS["hardcore"])
+
+    def set_deironed(
+        self, name: str, body: Mapping[str, object], at_deiron: Mapping[str, object]
+    ) -> None:
+        """An ironman who became a regular account: the ironman board stays frozen."""
+        self.set_account(name, body, "regular")
+        self.set_player(name, at_deiron, BOARDS["ironman"])
+
+    def asked(self, name: str) -> list[str]:
+        """The boards asked about ``name``, in order."""
+        with self.lock:
+            return [board for board, player in self.requests if _key(player) == _key(name)]
 
     def outage(self) -> None:
         """Every player gets the maintenance page (HTTP 200 with HTML, as Jagex does)."""
@@ -130,7 +175,10 @@ class FakeServer:
     def __init__(self, fake: FakeHiscores) -> None:
         handler = type("Handler", (_Handler,), {"fake": fake})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits for it, at the end of every test.
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -107,7 +107,7 @@ def test_removing_a_player_keeps_the_comments_around_it(home: Home) -> None:
         (("add", "Thirteen Char", "--offline"), "longer than 12 characters"),
         (("add", "zezima", "--offline"), "'Zezima' is in the config already"),
         (("add", "LYNX_TITAN"), "'Lynx Titan' is in the config already (names differing"),
-        (("add", "Nobody Here"), "Nobody Here is not on the regular hiscores"),
+        (("add", "Nobody Here"), "Nobody Here is not on the regular or ironman hiscores"),
         (("add", "Someone", "--offline", "--webhooks", "nope"), "no webhook named nope"),
         (("remove", "Zezma"), "'Zezma' is not in the config; did you mean Zezima?"),
     ],
@@ -128,7 +128,7 @@ def test_refusals_are_one_line_exit_2_and_leave_the_file_alone(
 def test_an_unknown_name_is_added_with_force_and_offline_asks_nothing(home: Home) -> None:
     out = home.cli("players", "add", "Not Ranked", "--force")
     assert out.returncode == 0, out.stderr
-    assert "not on the regular hiscores (added with --force)" in out.stdout
+    assert "not on the regular or ironman hiscores (added with --force)" in out.stdout
     asked = len(home.hiscores.requests)
     assert home.cli("players", "add", "Offline Add", "--offline").returncode == 0
     assert len(home.hiscores.requests) == asked

@@ -7,6 +7,7 @@ afterwards, so nothing is left in the server and tests never see each other's ro
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -666,8 +667,23 @@ def test_real_upgrade_from_version_1_keeps_data(backend: Backend, monkeypatch) -
     monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
     old = backend.open()
     assert old.schema_version() == 1
-    old.sync_players([("Lynx Titan", "regular")], T0)
-    poll(old, "Lynx Titan", small(), T0, outbox=[level_event()])
+    # Written with version 1's own columns: today's queries name columns it never had.
+    db, at = old.db, old.db.t(T0)
+    db.execute(
+        'INSERT INTO player ("key", name, mode, active, created_at, status, not_found_streak) '
+        "VALUES ('lynx titan', 'Lynx Titan', 'regular', ?, ?, 'ok', 0)", (True, at))
+    [(player,)] = db.execute("SELECT id FROM player").fetchall()
+    db.execute("INSERT INTO snapshot (player_id, taken_at, data) VALUES (?, ?, ?)",
+               (player, at, small().encode()))
+    [(snap,)] = db.execute("SELECT id FROM snapshot").fetchall()
+    db.execute("UPDATE player SET last_snapshot_id = ?, last_polled_at = ? WHERE id = ?",
+               (snap, at, player))
+    db.execute("INSERT INTO event (player_id, snapshot_id, kind, payload, created_at) "
+               "VALUES (?, ?, 'levelup', ?, ?)",
+               (player, snap, json.dumps(level_event().payload), at))
+    [(event,)] = db.execute("SELECT id FROM event").fetchall()
+    db.execute("INSERT INTO delivery (event_id, webhook, status, attempts, next_attempt_at, "
+               "created_at) VALUES (?, 'clan', 'pending', 0, ?, ?)", (event, at, at))
     old.close()
     monkeypatch.undo()
     store = backend.open()
