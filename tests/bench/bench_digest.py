@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeded in {seconds:.0f} s: {args.players} players x {HOURS + 1} hourly polls, "
               f"{facts['snapshots']:,} snapshot rows ({db.stat().st_size / 2**20:.1f} MB), "
               f"events {events}", flush=True)
-        # The next hour's play, for the poll: ~10% changed since the week's last poll.
+        # The next hour's play, for the poll: as many changed since the week's last poll.
         rng = random.Random(args.seed + 1)
         for p in rng.sample(roster, round(len(roster) * args.changing)):
             p.play(rng)
@@ -353,7 +353,7 @@ def report(args, got: dict[str, list[float]], facts: dict[str, int]) -> None:  #
     n = args.players
     rows = [
         row(f"poll of {n} players (CLI in a fresh process, rate limiter off, loopback hiscores "
-            "answering at once; ~10% changed)", "poll"),
+            f"answering at once; {args.changing:.0%} changed)", "poll"),
         *([row(f"the installed `osrs-notify poll` at rate_limit = {RATE} (the most allowed: "
                 f"{n} requests take {n / (RATE / 60):.0f} s of limiter alone)", "rated")]
           if "rated" in got else []),
