@@ -155,3 +155,19 @@ def test_standings_hash_ignores_the_update_time() -> None:
     one = render(digest, data, "UTC", final=False, now=utc(2026, 12, 2))
     two = render(digest, data, "UTC", final=False, now=utc(2026, 12, 2, 1))
     assert one.body != two.body and one.content_hash == two.content_hash
+
+
+def test_without_matplotlib_a_digest_is_text_only_and_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib...` raises
+    data = DigestData(Period(utc(2026, 12, 1), utc(2026, 12, 2), "2026-12-01"),
+                      (table("overall", [("A", 5)]),), (), 0, 1)
+    content = render(DigestSettings(name="d"), data, "UTC", final=True, now=utc(2026, 12, 2))
+    embed = content.body["embeds"][0]
+    assert content.chart is None and "image" not in embed
+    assert "text only: matplotlib is not installed" in embed["footer"]["text"]
