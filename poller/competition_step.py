@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .names import normalize_name
 
 if TYPE_CHECKING:
-    from .competitions import Round
+    from .competitions import Round, Standing
     from .posting import PostReport
     from .settings import CompetitionSettings, Settings
     from .store import PlayerState, Store
@@ -98,7 +98,7 @@ def queue_round(
     posted = {r.period.partition("/")[2] for r in rows}
     label = f"competition {comp.name}" + (f" ({rnd.label})" if rnd.label else "")
     kind = due_announcement(rnd, comp.lead, comp.reminders, now, posted)
-    ranked, idle = _standings(store, comp, rnd, metrics, entrants, now) \
+    ranked, idle = current_standings(store, comp, rnd, metrics, entrants, now) \
         if now >= rnd.start else ([], [])
     if kind == "final":
         store.competitions.save_results(name, rnd.key, [(s.player, s.rank, s.gain)
@@ -146,8 +146,12 @@ def _start_and_final_polls(
                                      rnd.start, now)
 
 
-def _standings(store: Store, comp: CompetitionSettings, rnd: Round, metrics: Sequence[str],
-               entrants: Sequence[PlayerState], now: datetime):  # type: ignore[no-untyped-def]
+def current_standings(
+    store: Store, comp: CompetitionSettings, rnd: Round, metrics: Sequence[str],
+    entrants: Sequence[PlayerState], now: datetime,
+) -> tuple[list[Standing], list[str]]:
+    """A round's standings at ``now`` (its end once over) from the stored snapshots and the
+    recorded starts: (ranked, participants without a gain)."""
     from .competitions import standings
     from .gains import Point
 

@@ -15,6 +15,7 @@ from typing import NoReturn
 import click
 
 from .check import check
+from .competition import competition
 from .context import EXIT_OK, EXIT_PARTIAL, Context
 from .deliver import deliver, webhook
 from .digest import digest
@@ -71,8 +72,8 @@ def cli(ctx: click.Context, config_path: str, verbose: int, debug: bool) -> None
 
 
 # Every command, each from its own module (`--help` lists them by name).
-for command in (poll, deliver, webhook, lookup, players, gains, digest, check, price, stats,
-                run):
+for command in (poll, deliver, webhook, lookup, players, gains, digest, competition, check,
+                price, stats, run):
     cli.add_command(command)
 for subcommand in (players_add, players_remove):
     players.add_command(subcommand)

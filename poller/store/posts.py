@@ -87,6 +87,11 @@ class PostLog:
             return meta.get(self.db, key) or period
 
     @guarded
+    def first_seen(self, topic: str) -> str | None:
+        """What :meth:`since` stored for ``topic``, without storing anything."""
+        return meta.get(self.db, f"post-since:{topic}")
+
+    @guarded
     def rows(self, topic: str, period: str | None = None) -> list[PostRow]:
         sql = f"SELECT {_COLUMNS} FROM post WHERE topic = ?"
         params: list[Any] = [topic]

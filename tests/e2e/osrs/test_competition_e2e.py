@@ -128,3 +128,20 @@ def test_a_week_of_skill_of_the_week(world) -> None:
     assert final["description"].splitlines()[0] == "🥇 **Alice** +640K xp"
     # The next round started at the same moment, with its own messages.
     assert any(t.startswith("🏁 Started") and "week of 2026-12-14" in t for t in shown)
+
+    # The results are kept: `competition show` prints the final standings and the record.
+    show = subprocess.run(
+        [osrs_notify_command(), "competition", "show", "sotw", "--json"], cwd=home,
+        capture_output=True, text=True, timeout=60,
+        env={**env, "OSRS_NOTIFY_CLOCK": (ROUND + timedelta(days=8)).isoformat()},
+    )
+    assert show.returncode == 0, show.stderr
+    import json
+
+    shown_json = json.loads(show.stdout)
+    last = shown_json["last"]
+    assert last["final"] and last["label"] == "week of 2026-12-07"
+    assert [(s["player"], s["gained"]) for s in last["standings"]] == [
+        ("Alice", 640_000), ("Bob", 540_000), ("Carol", 90_000)]
+    assert shown_json["record"][0] == {"player": "Alice", "wins": 1, "podiums": 1}
+    assert shown_json["current"]["state"] == "running"
