@@ -325,3 +325,48 @@ def test_run_posts_each_weekly_digest_once_and_keeps_the_live_one_current(
     # Edited as players levelled (not on every pass), then finalised once at the turn-over.
     assert edited.count("Weekly gains — week of 2026-06-29") == 1
     assert 2 <= edited.count("Weekly gains — week of 2026-06-29 (so far)") <= 5
+
+
+def test_run_polls_a_competitions_participants_at_its_start_and_before_its_end(
+    tmp_path: Path,
+) -> None:
+    # Hourly windows from T0 (12:00); the competition runs 12:30 → 14:30, between them.
+    start, end = T0 + timedelta(minutes=30), T0 + timedelta(hours=2, minutes=30)
+    comp = ('[[competition]]\nname = "race"\nmetric = "cooking"\n'
+            f'start = "{start:%Y-%m-%dT%H:%M}"\nend = "{end:%Y-%m-%dT%H:%M}"\n'
+            'reminders = []\nchart = false\n')
+    clock = Clock(T0 + timedelta(minutes=1))
+    fetcher = Fetcher(level=60, clock=clock)
+    sender = Sender()
+    j = jobs(config(tmp_path, players=2, extra=comp), fetcher, sender, clock=clock)
+    try:
+        j.hiscores()  # the 12:00 window: everyone polled once
+        polled = len(fetcher.calls)
+        clock.at = start + timedelta(minutes=1)
+        j.hiscores()  # same window: nobody is due, but the start polls both players
+        assert len(fetcher.calls) == polled + 2
+        fetcher.level = 62
+        clock.at = T0 + timedelta(hours=1, minutes=1)
+        j.hiscores()  # the 13:00 window: the gain is seen
+        clock.at = T0 + timedelta(hours=2, minutes=1)
+        j.hiscores()  # the 14:00 window
+        polled = len(fetcher.calls)
+        fetcher.level = 64
+        clock.at = end - timedelta(minutes=5)
+        j.hiscores()  # same window, but the final ten minutes: polled again
+        assert len(fetcher.calls) == polled + 2
+        clock.at = end + timedelta(minutes=1)
+        j.hiscores()
+    finally:
+        j.close()
+    at_start = [at for at, _ in fetcher.calls if at == start + timedelta(minutes=1)]
+    at_end = [at for at, _ in fetcher.calls if at == end - timedelta(minutes=5)]
+    assert len(at_start) == 2 and len(at_end) == 2
+    titles = [body["embeds"][0]["title"] for _, body in sender.posts if body.get("embeds")]
+    assert [t for t in titles if t.startswith(("🏁", "🏆"))] == [
+        "🏁 Started — race: Cooking", "🏆 race: Cooking — results"]
+    podium = next(body for _, body in sender.posts
+                  if body["embeds"][0]["title"].startswith("🏆"))
+    # Level 60 → 64 in Cooking for both, counted from the start poll: a tie for first.
+    lines = podium["embeds"][0]["fields"][0]["value"].splitlines()
+    assert [line.split(" **")[0] for line in lines] == ["🥇", "🥇"]
