@@ -116,6 +116,8 @@ def test_a_week_of_skill_of_the_week(world) -> None:
     lines = podium.body["embeds"][0]["fields"][0]["value"].splitlines()
     assert lines == ["🥇 **Alice** +640K xp", "🥈 **Bob** +540K xp", "🥉 **Carol** +90K xp"]
     assert podium.body["embeds"][0]["description"].startswith("**Alice** won with +640K xp!")
+    record = podium.body["embeds"][0]["fields"][1]
+    assert record["name"] == "All-time" and record["value"].startswith("**Alice**: 1 win, 1 podium")
     [chart] = podium.files
     assert chart.data.startswith(PNG_MAGIC)
     # The standings message was edited in place as the week went on, and ends final.
