@@ -5,9 +5,9 @@ dataclasses, as elsewhere."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timezone
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from poller.config_keys import allowed_keys, default_of
@@ -16,6 +16,7 @@ from poller.events import PLAYER_EVENT_KINDS
 from poller.names import normalize_name
 from poller.settings import RANDOM_METRICS, CompetitionSettings, DigestSettings, WebhookSettings
 
+T = TypeVar("T")
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _CLOCK = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 
@@ -35,44 +36,70 @@ class ScheduleTables(Reader):
                 return time(int(match.group(1)), int(match.group(2)))
         self.fail(key, f"expected a local time, got {describe(value)}", "18:00, \"07:30\"")
 
+    def named_tables(
+        self, value: Any, table: str, read: Callable[[Any, str], T]
+    ) -> tuple[T, ...]:
+        """``[[table]]`` entries read by ``read(raw, key)``, each problem collected; a second
+        entry with the same name (case-insensitively) is an error."""
+        if not isinstance(value, list):
+            self.fail(table, f"expected [[{table}]] tables, got {describe(value)}")
+        out: list[T] = []
+        seen: set[str] = set()
+        for i, raw in enumerate(value):
+            entry = self.collect(lambda r=raw, i=i: read(r, f"{table}[{i}]"), None)
+            if entry is None:
+                continue
+            name = str(entry.name)
+            if name.lower() in seen:
+                self.collect(lambda i=i, n=name: self.fail(
+                    f"{table}[{i}].name", f"a second {table} named {n!r}"), None)
+                continue
+            seen.add(name.lower())
+            out.append(entry)
+        return tuple(out)
+
+    def entry_name(self, t: Mapping[str, Any], key: str, table: str, used_by: str) -> str:
+        if "name" not in t:
+            self.fail(f"{key}.name", f"missing: every [[{table}]] needs a name (used by "
+                                     f"`{used_by}`)")
+        name = self.str_(t["name"], f"{key}.name").strip()
+        if not _NAME.fullmatch(name):
+            self.fail(f"{key}.name", f"{name!r} is not allowed", "1–32 of letters, digits, _ -")
+        return name
+
+    def post_webhooks(
+        self, t: Mapping[str, Any], key: str, what: str, webhooks: Mapping[str, WebhookSettings],
+        known: set[str],
+    ) -> tuple[str, ...]:
+        """A report's ``webhooks``: named ones that exist, else every webhook that takes player
+        events; none at all is an error (the report would never be seen)."""
+        hooks = tuple(n for n, h in webhooks.items() if h.events & set(PLAYER_EVENT_KINDS))
+        if "webhooks" in t:
+            hooks = tuple(self.str_list(t["webhooks"], f"{key}.webhooks"))
+            for j, hook in enumerate(hooks):
+                if hook not in known:
+                    self.fail(f"{key}.webhooks[{j}]", f"{what}: no webhook named {hook!r}",
+                              sorted(known) or "none defined")
+        if not hooks:
+            self.fail(f"{key}.webhooks", f"{what} has nowhere to post: no webhook takes player "
+                                         "events; name some in webhooks")
+        return hooks
+
     def digests(
         self, value: Any, webhooks: Mapping[str, WebhookSettings], known: set[str],
         week_start: str,
     ) -> tuple[DigestSettings, ...]:
-        if not isinstance(value, list):
-            self.fail("digest", f"expected [[digest]] tables, got {describe(value)}")
-        player_hooks = tuple(
-            n for n, h in webhooks.items() if h.events & set(PLAYER_EVENT_KINDS)
-        )
-        out: list[DigestSettings] = []
-        seen: set[str] = set()
-        for i, raw in enumerate(value):
-            d = self.collect(
-                lambda r=raw, i=i: self.digest(r, f"digest[{i}]", player_hooks, known, week_start),
-                None,
-            )
-            if d is None:
-                continue
-            if d.name.lower() in seen:
-                self.collect(lambda i=i, d=d: self.fail(
-                    f"digest[{i}].name", f"a second digest named {d.name!r}"), None)
-                continue
-            seen.add(d.name.lower())
-            out.append(d)
-        return tuple(out)
+        return self.named_tables(
+            value, "digest", lambda raw, key: self.digest(raw, key, webhooks, known, week_start))
 
     def digest(
-        self, raw: Any, key: str, player_hooks: tuple[str, ...], known: set[str], week_start: str
+        self, raw: Any, key: str, webhooks: Mapping[str, WebhookSettings], known: set[str],
+        week_start: str,
     ) -> DigestSettings:
         from poller.gains import UnknownMetric, find_metric
 
         t = self.table(raw, key, allowed_keys(DigestSettings))
-        if "name" not in t:
-            self.fail(f"{key}.name", "missing: every [[digest]] needs a name (used by "
-                                     "`osrs-notify digest NAME`)")
-        name = self.str_(t["name"], f"{key}.name").strip()
-        if not _NAME.fullmatch(name):
-            self.fail(f"{key}.name", f"{name!r} is not allowed", "1–32 of letters, digits, _ -")
+        name = self.entry_name(t, key, "digest", "osrs-notify digest NAME")
         values = self.fields(DigestSettings, t, key)
         if values["weekday"] is not None and values["every"] != "week":
             self.fail(f"{key}.weekday", f"digest {name!r}: weekday is for every = \"week\" "
@@ -93,16 +120,7 @@ class ScheduleTables(Reader):
                 self.fail(f"{key}.metrics[{j}]", str(exc))
         if len(set(metrics)) != len(metrics):
             self.fail(f"{key}.metrics", f"digest {name!r} names a metric twice")
-        hooks = player_hooks
-        if "webhooks" in t:
-            hooks = tuple(self.str_list(t["webhooks"], f"{key}.webhooks"))
-            for j, hook in enumerate(hooks):
-                if hook not in known:
-                    self.fail(f"{key}.webhooks[{j}]", f"digest {name!r}: no webhook named "
-                                                      f"{hook!r}", sorted(known) or "none defined")
-        if not hooks:
-            self.fail(f"{key}.webhooks", f"digest {name!r} has nowhere to post: no webhook "
-                                         "takes player events; name some in webhooks")
+        hooks = self.post_webhooks(t, key, f"digest {name!r}", webhooks, known)
         return DigestSettings(name=name, at=at, metrics=tuple(metrics), webhooks=hooks, **values)
 
     # -- [[competition]] ---------------------------------------------------------------------
@@ -128,37 +146,15 @@ class ScheduleTables(Reader):
         self, value: Any, webhooks: Mapping[str, WebhookSettings], known: set[str],
         tz: str, players: set[str],
     ) -> tuple[CompetitionSettings, ...]:
-        if not isinstance(value, list):
-            self.fail("competition", f"expected [[competition]] tables, got {describe(value)}")
-        player_hooks = tuple(
-            n for n, h in webhooks.items() if h.events & set(PLAYER_EVENT_KINDS)
-        )
-        out: list[CompetitionSettings] = []
-        seen: set[str] = set()
-        for i, raw in enumerate(value):
-            c = self.collect(lambda r=raw, i=i: self.competition(
-                r, f"competition[{i}]", player_hooks, known, tz, players), None)
-            if c is None:
-                continue
-            if c.name.lower() in seen:
-                self.collect(lambda i=i, c=c: self.fail(
-                    f"competition[{i}].name", f"a second competition named {c.name!r}"), None)
-                continue
-            seen.add(c.name.lower())
-            out.append(c)
-        return tuple(out)
+        return self.named_tables(value, "competition", lambda raw, key: self.competition(
+            raw, key, webhooks, known, tz, players))
 
     def competition(
-        self, raw: Any, key: str, player_hooks: tuple[str, ...], known: set[str], tz: str,
-        players: set[str],
+        self, raw: Any, key: str, webhooks: Mapping[str, WebhookSettings], known: set[str],
+        tz: str, players: set[str],
     ) -> CompetitionSettings:
         t = self.table(raw, key, (*allowed_keys(CompetitionSettings), "metric"))
-        if "name" not in t:
-            self.fail(f"{key}.name", "missing: every [[competition]] needs a name (used by "
-                                     "`osrs-notify competition show NAME`)")
-        name = self.str_(t["name"], f"{key}.name").strip()
-        if not _NAME.fullmatch(name):
-            self.fail(f"{key}.name", f"{name!r} is not allowed", "1–32 of letters, digits, _ -")
+        name = self.entry_name(t, key, "competition", "osrs-notify competition show NAME")
         what = f"competition {name!r}"
         values = self.fields(CompetitionSettings, t, key)
         metrics = self.competition_metrics(t, key, what, recurring=values["every"] is not None)
@@ -197,16 +193,7 @@ class ScheduleTables(Reader):
             texts = self.str_list(t["reminders"], f"{key}.reminders")
             reminders = tuple(self.duration(r, f"{key}.reminders[{j}]") for j, r in
                               enumerate(texts))
-        hooks = player_hooks
-        if "webhooks" in t:
-            hooks = tuple(self.str_list(t["webhooks"], f"{key}.webhooks"))
-            for j, hook in enumerate(hooks):
-                if hook not in known:
-                    self.fail(f"{key}.webhooks[{j}]", f"{what}: no webhook named {hook!r}",
-                              sorted(known) or "none defined")
-        if not hooks:
-            self.fail(f"{key}.webhooks", f"{what} has nowhere to post: no webhook takes player "
-                                         "events; name some in webhooks")
+        hooks = self.post_webhooks(t, key, what, webhooks, known)
         return CompetitionSettings(
             name=name, metrics=metrics, start=start, end=end, at=at, players=tuple(entrants),
             webhooks=hooks, reminders=tuple(sorted(reminders, reverse=True)), **values,

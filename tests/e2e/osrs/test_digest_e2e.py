@@ -9,31 +9,18 @@ same database posts nothing more; `digest weekly --now` posts the new week so fa
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from fake_discord import PNG_MAGIC, FakeDiscord
-from fake_hiscores import FakeHiscores, FakeServer, hiscores_body
+from fake_discord import PNG_MAGIC
+from fake_hiscores import FakeHiscores, hiscores_body
+from world import BASE_CONFIG, World, players_toml, world_at
 
-from support import osrs_notify_command, xp
+from support import xp
 
-TOKEN = "e2e-digest-not-a-real-token"
-CONFIG = """
-database = "sqlite:///state.db"
-timezone = "UTC"
-
-[poll]
-rate_limit = 6000
-cache_ttl = 0
-retries = 0
-
-[webhooks.clan]
-url = "${CLAN_WEBHOOK_URL}"
-
+CONFIG = 'timezone = "UTC"\n' + BASE_CONFIG + """
 [[digest]]
 name = "weekly"
 every = "week"
@@ -41,32 +28,15 @@ weekday = "sunday"
 at = "20:00"
 metrics = ["overall", "vorkath"]
 top = 3
-""" + "".join(f'\n[[players]]\nname = "{n}"\n' for n in ("Alice", "Bob", "Carol", "Dave"))
+""" + players_toml("Alice", "Bob", "Carol", "Dave")
 
 WEEK = datetime(2026, 11, 29, 20, tzinfo=timezone.utc)  # a Sunday, 20:00
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[FakeHiscores, FakeDiscord, str, Path, dict]]:
-    (tmp_path / "osrs-notify.toml").write_text(CONFIG)
-    fake = FakeHiscores()
-    with FakeServer(fake) as server, FakeDiscord() as discord:
-        hook = discord.add_webhook("123456789012345678", TOKEN).id
-        (tmp_path / ".env").write_text(f"CLAN_WEBHOOK_URL={discord.webhook_url(hook)}\n")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OSRS_", "DATABASE_"))}
-        env |= {"OSRS_API_ENDPOINT": server.url, "DISCORD_API_BASE": discord.api_base,
-                "OSRS_NOTIFY_CONFIG": str(tmp_path / "osrs-notify.toml")}
-        yield fake, discord, hook, tmp_path, env
-
-
-def cli(env: dict, cwd: Path, at: datetime, *args: str) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run(
-        [osrs_notify_command(), *args], cwd=cwd, capture_output=True, text=True, timeout=60,
-        env={**env, "OSRS_NOTIFY_CLOCK": at.isoformat()},
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "Traceback" not in out.stderr and TOKEN not in out.stdout + out.stderr
-    return out
+def world(tmp_path: Path) -> Iterator[World]:
+    with world_at(tmp_path, CONFIG) as w:
+        yield w
 
 
 def serve(fake: FakeHiscores, day: int) -> None:
@@ -80,23 +50,23 @@ def serve(fake: FakeHiscores, day: int) -> None:
     fake.set_player("Dave", hiscores_body({"Attack": xp(80)}))
 
 
-def digests(discord: FakeDiscord, hook: str) -> list:
-    return [m for m in discord.messages_for(hook)
+def digests(world: World) -> list:
+    return [m for m in world.messages()
             if m.body.get("embeds") and "gains" in m.body["embeds"][0].get("title", "")]
 
 
 def test_a_simulated_week_gets_one_digest(world) -> None:
-    fake, discord, hook, home, env = world
+    fake = world.hiscores
     # Polls through the week (day 0, Monday morning, is the baseline).
     for day in (0, 2, 4, 6):
         serve(fake, day)
-        cli(env, home, WEEK + timedelta(days=day, hours=14), "poll")
-    assert digests(discord, hook) == []  # the week is not over
+        world.cli("poll", at=WEEK + timedelta(days=day, hours=14), code=0)
+    assert digests(world) == []  # the week is not over
 
     serve(fake, 7)
-    out = cli(env, home, WEEK + timedelta(days=7, minutes=5), "poll")
+    out = world.cli("poll", at=WEEK + timedelta(days=7, minutes=5), code=0)
     assert "digest weekly: week of 2026-11-29 queued" in out.stdout
-    [digest] = digests(discord, hook)
+    [digest] = digests(world)
     embed = digest.body["embeds"][0]
     assert embed["title"] == "Weekly gains — week of 2026-11-29"
     overall, vorkath = embed["fields"][:2]
@@ -111,19 +81,19 @@ def test_a_simulated_week_gets_one_digest(world) -> None:
     assert chart.data.startswith(PNG_MAGIC) and len(chart.data) < 1_000_000
 
     # Another process on the same database, later the same evening: nothing more.
-    again = cli(env, home, WEEK + timedelta(days=7, minutes=40), "poll")
+    again = world.cli("poll", at=WEEK + timedelta(days=7, minutes=40), code=0)
     assert "digest" not in again.stdout
-    asked = cli(env, home, WEEK + timedelta(days=7, hours=1), "digest", "weekly")
+    asked = world.cli("digest", "weekly", at=WEEK + timedelta(days=7, hours=1), code=0)
     assert "week of 2026-11-29 was already posted" in asked.stdout
-    assert len(digests(discord, hook)) == 1
+    assert len(digests(world)) == 1
 
     # From cron, the new week so far, on demand.
     serve(fake, 8)
-    cli(env, home, WEEK + timedelta(days=8), "poll")
-    now = cli(env, home, WEEK + timedelta(days=8, minutes=1), "digest", "weekly", "--now")
+    world.cli("poll", at=WEEK + timedelta(days=8), code=0)
+    now = world.cli("digest", "weekly", "--now", at=WEEK + timedelta(days=8, minutes=1), code=0)
     assert "posts: 1 sent" in now.stdout
-    latest = digests(discord, hook)[-1].body["embeds"][0]
+    latest = digests(world)[-1].body["embeds"][0]
     assert latest["title"] == "Weekly gains — week of 2026-12-06 (so far)"
     # From the state in force at 20:00 (day 6's poll) to day 8's: two days of play.
     assert latest["fields"][0]["value"].startswith("🥇 **Bob** +180K xp")
-    assert len(digests(discord, hook)) == 2
+    assert len(digests(world)) == 2
