@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from .posting import Poster
     from .redis_layer import RedisLayer
     from .settings import Settings
-    from .store import PendingDelivery, Store
+    from .store import PendingDelivery, Store, SyncReport
 
 log = logging.getLogger("osrs_notify.run")
 
@@ -206,12 +206,44 @@ class Jobs:
                 report = store.sync_players(
                     [(p.name, p.mode) for p in settings.players], self.now()
                 )
+                self._notice_renames(store, report)
         except LockHeld:
             return
         self._synced = settings
         if report.added or report.deactivated:
             log.info("players: %d added, %d no longer in the config",
                      len(report.added), len(report.deactivated))
+
+    def _notice_renames(self, store: Store, report: SyncReport) -> None:
+        """As a cron `poll` does: a name that left and one that arrived in the same edit,
+        whose stats continue, is one player renamed; the history moves and the rename is
+        announced once (by the process that synced the edit, under the sync lock)."""
+        from functools import partial
+
+        from .pipeline import first_answers
+        from .rename_pass import notice_renames, renamed_notice
+        from .store import OutboxEntry
+
+        settings = self.settings
+        fetch = partial(first_answers, self.parts.fetcher, settings, self.now, {})
+        found = notice_renames(store, report, fetch, self.now)
+        from .report import rename_lines
+
+        for line in rename_lines(found.decisions):
+            log.info("players: %s", line)
+        names = {d.new for d in found.decisions if d.kind == "renamed"}
+        for player in filter(None, (store.get_player(n) for n in names)):
+            old = found.carried.get(player.id)
+            if old is None:
+                continue
+            answer = found.answers.get(player.id)
+            event, notice = renamed_notice(
+                player, old, answer if not isinstance(answer, BaseException) else None,
+                self.now())
+            entry = OutboxEntry(kind=event.kind, payload=notice.to_json(),
+                                webhooks=settings.route(event.kind, player.name))
+            store.record_events([entry], self.now(), player_id=player.id)
+            self.queued()
 
     # -- the jobs ----------------------------------------------------------------------------
 

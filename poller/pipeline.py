@@ -24,7 +24,7 @@ from .errors import OSRSApiError, PlayerNotFound, error_line
 from .events import Event, Presence, decreases, derive, next_presence
 from .names import AUTO, board_mode
 from .reference import high_water, with_ratings
-from .rename_pass import RenamePass, notice_renames
+from .rename_pass import RenamePass, notice_renames, renamed_notice
 from .routing import config_route
 from .snapshot import Snapshot
 
@@ -365,21 +365,18 @@ def _announce_rename(
     route: Callable[[str, str], tuple[str, ...]],
 ) -> tuple[PlayerResult, PollRecord]:
     """The poll of a name that took ``old``'s history, with one "renamed" event first."""
-    from .notices import event_notice
     from .store import OutboxEntry
 
-    player, event = fetched.player, Event("player", "renamed")
-    notice = event_notice(event, player=player.name, mode=player.mode, snapshot=fetched.snapshot,
-                          taken_at=now, old_name=old)
-    queued = Queued(event, notice, route(event.kind, player.name))
+    event, notice = renamed_notice(fetched.player, old, fetched.snapshot, now)
+    queued = Queued(event, notice, route(event.kind, fetched.player.name))
     entry = OutboxEntry(kind=event.kind, payload=notice.to_json(), webhooks=queued.webhooks)
     return (dataclasses.replace(result, queued=(queued, *result.queued)),
             dataclasses.replace(rec, outbox=(entry, *rec.outbox)))
 
 
-def _answers(fetcher: Fetcher, settings: Settings, now: Callable[[], datetime],
-             kept: dict[int, _Fetched], players: Sequence[PlayerState]
-             ) -> dict[int, Snapshot | BaseException]:
+def first_answers(fetcher: Fetcher, settings: Settings, now: Callable[[], datetime],
+                  kept: dict[int, _Fetched], players: Sequence[PlayerState]
+                  ) -> dict[int, Snapshot | BaseException]:
     """The rename check's first answers; each whole fetch is ``kept`` for the poll."""
     got = fetch_all(players, fetcher, concurrency=settings.poll.concurrency, now=now)
     kept.update((f.player.id, f) for f in got)
@@ -420,7 +417,7 @@ def run_once(
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     renames = RenamePass()
-    first_answers: dict[int, _Fetched] = {}
+    kept: dict[int, _Fetched] = {}
     # A whole roster is walked a batch at a time: fetch, plan, record, then the next batch, so
     # 10,000 players never hold 10,000 decoded snapshots and 10,000 fresh ones at once.
     load_batches = False
@@ -432,7 +429,7 @@ def run_once(
             added, removed = sync.added, sync.deactivated
             # Before the roster is loaded: a carried rename changes who is polled.
             renames = notice_renames(
-                store, sync, partial(_answers, fetcher, settings, now, first_answers), now)
+                store, sync, partial(first_answers, fetcher, settings, now, kept), now)
             players = store.active_players(with_snapshots=False)
             load_batches = True
 
@@ -446,7 +443,7 @@ def run_once(
         if load_batches:
             batch = _with_snapshots(store, batch)
         fetched = fetch_all(batch, fetcher, concurrency=settings.poll.concurrency, stop=stop,
-                            prefetched=first_answers, now=now)
+                            prefetched=kept, now=now)
         taken = now()
         plan = _Plan()
         for item in fetched:

@@ -22,6 +22,9 @@ from .renames import Decision, Seen, match_renames
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
+    from notifier.notice import Notice
+
+    from .events import Event
     from .store import PlayerState, Store, SyncReport
 
 # The first answers of the new names, by player id: a snapshot, or the error fetching raised.
@@ -112,3 +115,15 @@ def notice_renames(
             continue
         carried[ids[decision.new]] = decision.old
     return RenamePass(tuple(decisions), answers, carried)
+
+
+def renamed_notice(
+    player: PlayerState, old: str, snapshot: Snapshot | None, now: datetime
+) -> tuple[Event, Notice]:
+    """The one "renamed" announcement of ``player``, who took ``old``'s history."""
+    from .events import Event
+    from .notices import event_notice
+
+    event = Event("player", "renamed")
+    return event, event_notice(event, player=player.name, mode=player.mode, snapshot=snapshot,
+                               taken_at=now, old_name=old)

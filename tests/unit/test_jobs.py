@@ -5,6 +5,7 @@ is whatever the test sets."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -370,3 +371,29 @@ def test_run_polls_a_competitions_participants_at_its_start_and_before_its_end(
     # Level 60 → 64 in Cooking for both, counted from the start poll: a tie for first.
     lines = podium["embeds"][0]["fields"][0]["value"].splitlines()
     assert [line.split(" **")[0] for line in lines] == ["🥇", "🥇"]
+
+
+def test_run_notices_a_rename_in_an_edited_config_and_announces_it_once(
+    tmp_path: Path,
+) -> None:
+    from poller.jobs import Parts
+
+    clock = Clock(T0 + timedelta(minutes=1))
+    fetcher = Fetcher(level=60, clock=clock)
+    sender = Sender()
+    j = jobs(config(tmp_path, players=2), fetcher, sender, clock=clock)
+    try:
+        j.hiscores()
+        # The config is edited: P1 is now called "Renamed One" (same stats, so it continues).
+        edited = config(tmp_path, players=1, extra='[[players]]\nname = "Renamed One"\n')
+        j.use(Parts(edited, fetcher, sender))
+        clock.at = T0 + timedelta(hours=1, minutes=1)
+        j.hiscores()
+        j.deliveries()
+        clock.at = T0 + timedelta(hours=2, minutes=1)
+        j.hiscores()
+        j.deliveries()
+    finally:
+        j.close()
+    posted = json.dumps([b for _, b in sender.posts]).lower()
+    assert posted.count("renamed from p1") == 1, posted
