@@ -14,7 +14,14 @@ from typing import Any
 from notifier.webhook import WebhookURLError, parse_webhook_url
 from poller import game
 from poller.config_keys import allowed_keys, default_of
-from poller.config_reader import Reader, close_matches, describe, join_key, suggest
+from poller.config_reader import (
+    Reader,
+    close_matches,
+    describe,
+    fmt_duration,
+    join_key,
+    suggest,
+)
 from poller.events import PLAYER_EVENT_KINDS
 from poller.names import PLAYER_NAME_ALLOWED, normalize_name, validate_player_name
 from poller.redact import mask_dsn
@@ -118,7 +125,18 @@ class Tables(Reader):
 
     def poll(self, value: Any) -> PollSettings:
         t = self.table(value, "poll", allowed_keys(PollSettings))
-        return PollSettings(**self.fields(PollSettings, t, "poll"))
+        values = self.fields(PollSettings, t, "poll")
+        # Unwritten, the bounds make room for the interval (a test's "1m", a quiet "2d").
+        if "min_interval" not in t:
+            values["min_interval"] = min(values["min_interval"], values["interval"])
+        if "max_interval" not in t:
+            values["max_interval"] = max(values["max_interval"], values["interval"])
+        poll = PollSettings(**values)
+        if not poll.min_interval <= poll.interval <= poll.max_interval:
+            self.fail("poll", f"min_interval ({fmt_duration(poll.min_interval)}) ≤ interval "
+                              f"({fmt_duration(poll.interval)}) ≤ max_interval "
+                              f"({fmt_duration(poll.max_interval)}) does not hold")
+        return poll
 
     def prices(self, value: Any) -> PriceSettings:
         t = self.table(value, "prices", allowed_keys(PriceSettings))

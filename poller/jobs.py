@@ -65,13 +65,19 @@ class LeasedPlayers:
     small batch at a time, each batch recorded only for the players still leased to us."""
 
     def __init__(
-        self, store: Store, owner: str, timing: Timing, offset: float, limit: int
+        self, store: Store, owner: str, timing: Timing, offset: float, limit: int,
+        settings: Settings | None = None,
     ) -> None:
         self.store, self.owner, self.timing = store, owner, timing
         self.offset, self.limit = offset, limit
+        # With an adaptive schedule, the polling rule (poller.due) says who is due.
+        self.settings = settings if settings and settings.poll.schedule == "adaptive" else None
         self.claimed = False  # something was claimed: leases may be left to give back
 
     def batches(self, now: Callable[[], datetime]) -> Iterator[Batch]:
+        if self.settings is not None:
+            yield from self._chosen(now, self.settings)
+            return
         window = self.timing.window
         while True:
             # Due: not polled since the window this claim falls in began (a poll counts for
@@ -86,6 +92,22 @@ class LeasedPlayers:
                 return
             self.claimed = True
             yield Batch(claimed, partial(self.store.record_claimed, self.owner, polled_at=at))
+
+    def _chosen(self, now: Callable[[], datetime], settings: Settings) -> Iterator[Batch]:
+        """The players the rule chose, claimed a batch at a time (another process sharing the
+        database takes the ones it claims first)."""
+        from .due import due_ids
+
+        at = now()
+        chosen = due_ids(settings, self.store, at)
+        for start in range(0, len(chosen), self.limit):
+            at = now()
+            claimed = self.store.claim_listed_players(
+                self.owner, chosen[start:start + self.limit], at, self.timing.lease)
+            if claimed:
+                self.claimed = True
+                yield Batch(claimed, partial(self.store.record_claimed, self.owner,
+                                             polled_at=at))
 
     def release(self) -> None:
         """Give back what a stop or a failure left claimed."""
@@ -260,7 +282,8 @@ class Jobs:
             window = window_start(started, self.timing.window, offset)
             self._sync(store)
             roster = LeasedPlayers(store, self.owner, self.timing, offset,
-                                   claim_limit(parts.settings, self.timing.lease))
+                                   claim_limit(parts.settings, self.timing.lease),
+                                   parts.settings)
             report = run_pass(
                 parts.settings, store, players=Players(parts.fetcher, roster), prices=False,
                 now=self.now, stop=self.stop, redis=self.redis, on_queued=self.queued,

@@ -46,6 +46,8 @@ class Batch:
 
     players: Sequence[PlayerState] | None = None
     record: Callable[[Sequence[PollRecord]], RecordStats] | None = None
+    # With ``players`` None: which of the configured players to poll (`poll --due`).
+    select: Callable[[list[PlayerState]], list[PlayerState]] | None = None
 
 
 class Roster(Protocol):
@@ -61,6 +63,26 @@ class EveryPlayer:
 
     def batches(self, now: Callable[[], datetime]) -> Iterator[Batch]:
         yield Batch()
+
+
+@dataclass(frozen=True, slots=True)
+class DuePlayers:
+    """`poll --due`'s roster: the configured players the polling rule says are due now
+    (:mod:`poller.due`), after the config sync, in one call of the pipeline."""
+
+    settings: Settings
+    store: Store
+
+    def batches(self, now: Callable[[], datetime]) -> Iterator[Batch]:
+        def select(players: list[PlayerState]) -> list[PlayerState]:
+            from .due import due_ids
+
+            if self.settings.poll.schedule != "adaptive":
+                return players
+            chosen = set(due_ids(self.settings, self.store, now()))
+            return [p for p in players if p.id in chosen]
+
+        yield Batch(select=select)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +272,7 @@ def _poll_players(
             break
         report = run_once(
             settings, store, players.fetcher, now=now, dry_run=dry_run, players=batch.players,
-            stop=stop, record=batch.record,
+            stop=stop, record=batch.record, select=batch.select,
         )
         reports.append(report)
         if not dry_run:

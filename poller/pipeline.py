@@ -405,8 +405,10 @@ def run_once(
     players: Sequence[PlayerState] | None = None,
     stop: threading.Event | None = None,
     record: Callable[[Sequence[PollRecord]], RecordStats] | None = None,
+    select: Callable[[list[PlayerState]], list[PlayerState]] | None = None,
 ) -> RunReport:
-    """Poll ``players`` (default: every active player in the config) once.
+    """Poll ``players`` (default: every active player in the config, or those ``select``
+    keeps of them after the config sync: `poll --due`) once.
 
     ``dry_run`` fetches and derives but writes nothing: not even the new players.
     ``stop`` (the scheduler's shutdown flag) stops fetching new players; those already fetched
@@ -431,6 +433,7 @@ def run_once(
             renames = notice_renames(
                 store, sync, partial(first_answers, fetcher, settings, now, kept), now)
             players = store.active_players(with_snapshots=False)
+            players = select(players) if select is not None else players
             load_batches = True
 
     route = config_route(settings, store, players)

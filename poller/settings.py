@@ -29,6 +29,7 @@ EXAMPLE_CONFIG = "config/osrs-notify.example.toml"
 EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
 PRICE_WINDOWS: tuple[str, ...] = ("1h", "5m")
 WEBHOOK_FORMATS: tuple[str, ...] = ("embed", "text")
+SCHEDULES: tuple[str, ...] = ("adaptive", "uniform")
 
 # Shorter than this, an interval would only hammer the APIs (`run` has hidden options for tests).
 MIN_INTERVAL = timedelta(minutes=1)
@@ -94,6 +95,17 @@ class PollSettings:
     retries: int = field(default=3, metadata=key("int", lo=0, hi=10))
     # Consecutive 404 polls before a player is called missing.
     missing_after: int = field(default=3, metadata=key("int", lo=1, hi=100))
+    # Activity-aware polling (poller.adaptive): `run` and `poll --due` poll players likely to
+    # have changed often and idle ones rarely, within a budget of hiscores requests.
+    schedule: str = field(default="adaptive", metadata=key("choice", choices=SCHEDULES))
+    min_interval: timedelta = field(
+        default=timedelta(minutes=5), metadata=key("duration", lo=MIN_INTERVAL)
+    )
+    max_interval: timedelta = field(
+        default=timedelta(days=1), metadata=key("duration", lo=MIN_INTERVAL)
+    )
+    # Requests per hour, averaged over a day; 0: what uniform polling at `interval` spends.
+    budget: int = field(default=0, metadata=key("int", lo=0, hi=360_000))
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,7 +120,7 @@ def config(
     path = tmp_path / "osrs-notify.toml"
     path.write_text(
         f'database = "{database or f"sqlite:///{tmp_path}/state.db"}"\n'
-        '[poll]\ninterval = "1h"\nconcurrency = 2\n' + webhooks
+        '[poll]\ninterval = "1h"\nconcurrency = 2\nschedule = "uniform"\n' + webhooks
         + "[rules]\nlevels = { every = 1 }\n" + extra + names
     )
     return load_settings(path, environ={})

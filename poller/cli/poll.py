@@ -19,22 +19,29 @@ log = logging.getLogger("osrs_notify")
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Fetch and print what would be sent; change nothing.")
+@click.option("--due", is_flag=True,
+              help="Only the players due now under [poll] schedule (activity-aware: active "
+              "players often, idle ones rarely, within the budget). For a cron line every "
+              "few minutes.")
 @metrics_file_option
 @click.pass_obj
-def poll(obj: Context, dry_run: bool, metrics_file: str | None) -> None:
+def poll(obj: Context, dry_run: bool, due: bool, metrics_file: str | None) -> None:
     """Poll every configured player once: fetch, store, derive events, queue messages.
 
-    Run it from cron or a systemd timer. Overlapping runs are safe: a second run finds the
-    lock taken and exits 0 without polling. Exit 1 when some players could not be fetched
-    (the rest was done and saved).
+    Run it from cron or a systemd timer. With --due, only the players due now: the
+    recommended cron line runs `poll --due` every five minutes, so a player who is playing is
+    looked at often and an idle one rarely, for the same requests as hourly polling.
+    Overlapping runs are safe: a second run finds the lock taken and exits 0 without
+    polling. Exit 1 when some players could not be fetched (the rest was done and saved).
 
     \b
     Example:
       osrs-notify --config /etc/osrs-notify/osrs-notify.toml poll
+      osrs-notify poll --due
       osrs-notify poll --dry-run
     """
     from ..checks import setup_warnings
-    from ..passes import EveryPlayer, Players, Posts, run_pass
+    from ..passes import DuePlayers, EveryPlayer, Players, Posts, run_pass
     from ..redis_layer import run_lock
     from ..run_log import record_run
     from ..settings import ConfigError
@@ -51,10 +58,11 @@ def poll(obj: Context, dry_run: bool, metrics_file: str | None) -> None:
             return
         fetcher = obj.hiscores(settings)
         redis = obj.redis(settings)
+        roster = DuePlayers(settings, store) if due else EveryPlayer()
         delivery = None
         try:
             if dry_run:
-                done = run_pass(settings, store, players=Players(fetcher, EveryPlayer()),
+                done = run_pass(settings, store, players=Players(fetcher, roster),
                                 prices=True, dry_run=True, redis=redis)
             else:
                 senders: list[Poster] = []
@@ -65,7 +73,7 @@ def poll(obj: Context, dry_run: bool, metrics_file: str | None) -> None:
                     return senders[0]
 
                 with run_lock(store, redis, "poll"):
-                    done = run_pass(settings, store, players=Players(fetcher, EveryPlayer()),
+                    done = run_pass(settings, store, players=Players(fetcher, roster),
                                     prices=True, redis=redis,
                                     posts=Posts(poster, f"cron:{new_owner()}"))
                     # Events are committed; now send them (and anything left from before).

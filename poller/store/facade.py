@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..snapshot import Snapshot
 from . import leases, locks, meta, migrations, outbox, polls, webhooks
@@ -26,6 +26,9 @@ from .db import Db, guarded
 from .orm import pw
 from .posts import PostLog
 from .runs import RunLog
+
+if TYPE_CHECKING:
+    from ..adaptive import Activity
 from .values import (
     AnomalyRow,
     AttemptRow,
@@ -340,6 +343,18 @@ class Store:
         return leases.claim_due_players(
             self.db, self._known, owner, now, interval, lease, limit, window_start=window_start
         )
+
+    @guarded
+    def claim_listed_players(
+        self, owner: str, ids: Sequence[int], now: datetime, lease: timedelta
+    ) -> list[PlayerState]:
+        """Lease those of ``ids`` that no one else holds (the polling rule's choice)."""
+        return leases.claim_listed_players(self.db, self._known, owner, ids, now, lease)
+
+    @guarded
+    def activity(self, now: datetime) -> list[Activity]:
+        """Every active player as the polling rule sees them (:mod:`poller.adaptive`)."""
+        return roster.activity(self.db, now)
 
     @guarded
     def record_claimed(

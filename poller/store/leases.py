@@ -143,6 +143,25 @@ def claim_due_players(
     return players.by_ids(db, known, ids) if ids else []
 
 
+def claim_listed_players(
+    db: Db, known: KnownSnapshots, owner: str, ids: Sequence[int], now: datetime,
+    lease: timedelta,
+) -> list[PlayerState]:
+    """Lease the players among ``ids`` that are active and not leased by anyone else (the ones
+    the polling rule chose); returned with their last snapshots, ready for ``run_once``."""
+    if not ids:
+        return []
+    what = Claim(
+        table="player",
+        where=(f"t.active = ? AND t.id IN ({marks(len(ids))}) "
+               "AND (t.lease_until IS NULL OR t.lease_until <= ?)"),
+        params=[True, *ids, db.t(now)],
+        order="t.last_polled_at IS NOT NULL, t.last_polled_at, t.id",
+    )
+    taken = claim(db, what, owner, now + lease, len(ids))
+    return players.by_ids(db, known, taken) if taken else []
+
+
 def record_claimed(
     db: Db,
     known: KnownSnapshots,

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from ..adaptive import Activity
 from ..names import normalize_name
 from ..snapshot import Snapshot
 from .db import Db, chunks
@@ -372,3 +373,26 @@ def snapshots_between(
     for points in out.values():
         points.sort(key=lambda p: p[0])
     return out
+
+
+def activity(db: Db, now: datetime) -> list[Activity]:
+    """Every active player as the polling rule sees them (:mod:`poller.adaptive`): last polled,
+    last changed, and the times of their stored snapshots over the rule's history — each row
+    is a poll that saw a change. Two queries, whatever the clan's size."""
+    from ..adaptive import HISTORY
+
+    P = db.models.Player
+    changes: dict[int, list[datetime]] = {}
+    rows = db.execute(
+        "SELECT s.player_id, s.taken_at FROM snapshot s JOIN player p ON p.id = s.player_id "
+        "WHERE p.active = ? AND s.taken_at > ?", [True, db.t(now - HISTORY)],
+    )
+    for pid, at in rows:
+        taken = from_db_time(at)
+        if taken is not None:
+            changes.setdefault(pid, []).append(taken)
+    query = P.select(P.id, P.last_polled_at, P.last_changed_at, P.created_at).where(
+        P.active == True  # noqa: E712 - peewee builds SQL from the comparison
+    )
+    return [Activity(pid, polled, changed, tuple(changes.get(pid, ())), created)
+            for pid, polled, changed, created in query.tuples()]

@@ -201,6 +201,7 @@ def home(tmp_path: Path) -> Iterator[Home]:
         (tmp_path / "osrs-notify.toml").write_text(
             'database = "sqlite:///state.db"\n'
             "[poll]\nconcurrency = 1\nrate_limit = 6000\ncache_ttl = 0\nretries = 0\n"
+            "schedule = \"uniform\"\n"
             '[webhooks.clan]\nurl = "${CLAN_URL}"\n[rules]\nlevels = { every = 1 }\n' + names
         )
         (tmp_path / ".env").write_text(f"CLAN_URL={discord.webhook_url(hook)}\n")

@@ -605,7 +605,8 @@ def test_good_templates_load_as_written(tmp_path: Path) -> None:
 def test_unknown_key_lists_what_is_allowed(tmp_path: Path) -> None:
     e = error(tmp_path, "[poll]\nevery = '1h'")
     assert e.allowed == (
-        "cache_ttl, concurrency, interval, missing_after, rate_limit, retries, timeout"
+        "budget, cache_ttl, concurrency, interval, max_interval, min_interval, missing_after, "
+        "rate_limit, retries, schedule, timeout"
     )
 
 

@@ -1,0 +1,134 @@
+"""Activity-aware polling, the pure rule: who to poll now, so the same requests bring fresher
+news. Used by `run`'s hiscores job and by a cron `poll --due`; the simulation benchmark
+(`tests/bench/bench_freshness.py`) measures it against uniform polling.
+
+What the snapshots tell (the store keeps a row only when something changed, so the rows'
+times *are* the changes the polls saw): for each player, how often they change and at which
+hours of the day (UTC). From that, each (player, hour of day) cell gets a change rate λ, and
+the request budget is shared out as polling rates ``r ∝ √λ`` — the allocation that minimises
+the expected time from a change to the poll that sees it (Σ λ/2r under Σ r = budget; see
+Cho & Garcia-Molina, "Effective page refresh policies for web crawlers", ACM TODS 2003) — each
+clamped to ``[1/max_interval, 1/min_interval]``. The budget is a day's worth of requests
+(``budget_per_hour × 24``), so a clan that plays in the evening is polled most in the evening.
+
+On top of the shares:
+
+* nobody waits longer than ``max_interval`` (the most overdue are polled first);
+* a player whose last poll saw a change is looked at again after ``follow_up`` (play comes in
+  streaks; one extra request per change, not a new share);
+* a player never polled, or without history yet, is polled at the uniform interval until the
+  history speaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+HISTORY = timedelta(days=14)  # how far back the change history is read
+HOURS = 24
+# Each cell's rate is a blend: its own hour (±1, smoothed), the player's whole day, a prior.
+_PRIOR_CHANGES = 0.5  # per HISTORY: a player with no history is not "never changes" at once
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    min_interval: timedelta = timedelta(minutes=5)
+    max_interval: timedelta = timedelta(days=1)
+    budget_per_hour: float = 0.0  # requests; 0: what uniform polling at ``uniform`` spends
+    uniform: timedelta = timedelta(hours=1)
+    follow_up: timedelta = timedelta(minutes=15)
+
+    def budget(self, players: int) -> float:
+        """Requests per hour to share out."""
+        if self.budget_per_hour > 0:
+            return self.budget_per_hour
+        return players * timedelta(hours=1) / self.uniform
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """One player as the rule sees them. ``changes``: when polls saw a change, within
+    :data:`HISTORY` (newest last is not required)."""
+
+    id: int
+    last_polled_at: datetime | None
+    last_changed_at: datetime | None
+    changes: Sequence[datetime] = ()
+    since: datetime | None = None  # first poll: less history than HISTORY to learn from
+
+
+def change_rates(a: Activity, now: datetime) -> list[float]:
+    """λ per hour of day (UTC), in changes per hour, from ``a``'s history."""
+    observed = HISTORY
+    if a.since is not None:
+        observed = min(HISTORY, max(now - a.since, timedelta(days=1)))
+    days = observed / timedelta(days=1)
+    counts = [0.0] * HOURS
+    for at in a.changes:
+        if now - at <= HISTORY:
+            counts[at.hour] += 1
+    total = sum(counts)
+    rates = []
+    for h in range(HOURS):
+        near = counts[h] + 0.5 * (counts[h - 1] + counts[(h + 1) % HOURS])
+        own = near / 2.0 / days  # changes in this hour of a day (the ±1 smoothing spans 2 h)
+        spread = (total + _PRIOR_CHANGES) / HOURS / days
+        rates.append(0.8 * own + 0.2 * spread)
+    return rates
+
+
+def polling_rates(
+    activities: Sequence[Activity], policy: Policy, now: datetime
+) -> dict[int, list[float]]:
+    """Polls per hour for each player and hour of day: ``c·√λ`` clamped to the policy's
+    bounds, with ``c`` such that a day of them spends the day's budget."""
+    if not activities:
+        return {}
+    lo = 1.0 / (policy.max_interval / timedelta(hours=1))
+    hi = 1.0 / (policy.min_interval / timedelta(hours=1))
+    roots = {a.id: [r ** 0.5 for r in change_rates(a, now)] for a in activities}
+    target = policy.budget(len(activities)) * HOURS
+    cells = [x for values in roots.values() for x in values]
+
+    def spent(c: float) -> float:
+        return sum(min(hi, max(lo, c * x)) for x in cells)
+
+    if spent(0.0) >= target:  # even the floor is over budget: everyone at max_interval
+        return {i: [lo] * HOURS for i in roots}
+    low, high = 0.0, 1.0
+    while spent(high) < target and high < 1e9:
+        high *= 2
+    for _ in range(40):
+        mid = (low + high) / 2
+        low, high = (mid, high) if spent(mid) < target else (low, mid)
+    return {i: [min(hi, max(lo, high * x)) for x in values] for i, values in roots.items()}
+
+
+def due(
+    activities: Iterable[Activity], rates: Mapping[int, Sequence[float]], policy: Policy,
+    now: datetime,
+) -> list[int]:
+    """Ids of the players to poll now, most overdue first: never polled; past
+    ``max_interval``; a follow-up after a change; or past their interval for this hour."""
+    scored: list[tuple[float, int]] = []
+    hour = now.hour
+    for a in activities:
+        if a.last_polled_at is None:
+            scored.append((float("inf"), a.id))
+            continue
+        waited = now - a.last_polled_at
+        if waited >= policy.max_interval:
+            scored.append((1e6 + waited.total_seconds(), a.id))
+            continue
+        fresh_change = a.last_changed_at is not None and a.last_changed_at >= a.last_polled_at
+        if fresh_change and waited >= policy.follow_up:
+            scored.append((waited / policy.follow_up, a.id))
+            continue
+        per_hour = rates.get(a.id)
+        interval = timedelta(hours=1) / per_hour[hour] if per_hour else policy.uniform
+        if waited >= interval:
+            scored.append((waited / interval, a.id))
+    scored.sort(key=lambda s: -s[0])
+    return [i for _, i in scored]
