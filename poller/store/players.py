@@ -382,6 +382,10 @@ def activity(db: Db, now: datetime) -> list[Activity]:
     from ..adaptive import HISTORY
 
     P = db.models.Player
+    # A player's first row is the baseline their first poll stored, not a change.
+    first = {pid: from_db_time(at) for pid, at in db.execute(
+        "SELECT s.player_id, MIN(s.taken_at) FROM snapshot s JOIN player p ON p.id = "
+        "s.player_id WHERE p.active = ? GROUP BY s.player_id", [True])}
     changes: dict[int, list[datetime]] = {}
     rows = db.execute(
         "SELECT s.player_id, s.taken_at FROM snapshot s JOIN player p ON p.id = s.player_id "
@@ -389,10 +393,11 @@ def activity(db: Db, now: datetime) -> list[Activity]:
     )
     for pid, at in rows:
         taken = from_db_time(at)
-        if taken is not None:
+        if taken is not None and taken != first.get(pid):
             changes.setdefault(pid, []).append(taken)
     query = P.select(P.id, P.last_polled_at, P.last_changed_at, P.created_at).where(
         P.active == True  # noqa: E712 - peewee builds SQL from the comparison
     )
-    return [Activity(pid, polled, changed, tuple(changes.get(pid, ())), created)
+    return [Activity(pid, polled, None if changed == first.get(pid) else changed,
+                     tuple(changes.get(pid, ())), first.get(pid) or created)
             for pid, polled, changed, created in query.tuples()]
