@@ -98,6 +98,9 @@ class RunMetrics:
     messages_sent: int = 0
     deliveries_sent: int = 0
     delivery_latency: Summary = Summary()  # event stored → Discord accepted it
+    # A change on the hiscores → the poll that saw it, estimated as half the time since the
+    # poll before (which did not see it): with delivery_latency, the time to a message.
+    change_wait: Summary = Summary()
     errors: Mapping[str, int] = field(default_factory=dict)  # by kind
     id: int | None = None
 
@@ -129,6 +132,7 @@ class RunMetrics:
             "messages_sent": self.messages_sent,
             "deliveries_sent": self.deliveries_sent,
             "delivery_latency_s": self.delivery_latency.to_json(),
+            "change_wait_s": self.change_wait.to_json(),
             "errors": dict(sorted(self.errors.items())),
         }
 
@@ -165,6 +169,7 @@ class RunMetrics:
             events_derived=count("events_derived"), events_stored=count("events_stored"),
             messages_sent=count("messages_sent"), deliveries_sent=count("deliveries_sent"),
             delivery_latency=Summary.from_json(data.get("delivery_latency_s")),
+            change_wait=Summary.from_json(data.get("change_wait_s")),
             errors=ints(data.get("errors")), id=id,
         )
 
@@ -214,9 +219,12 @@ def collect(
     players: dict[str, int] = {}
     errors: dict[str, int] = {}
     events_derived = events_stored = 0
+    waits: list[float] = []
     for rep in reports:
         for r in rep.results:
             players[r.outcome] = players.get(r.outcome, 0) + 1
+            if r.unseen_for is not None:
+                waits.append(r.unseen_for / 2)
         events_derived += rep.events
         events_stored += rep.events_added
     for outcome in PLAYER_ERRORS:
@@ -256,6 +264,7 @@ def collect(
         messages_sent=messages,
         deliveries_sent=deliveries,
         delivery_latency=Summary.of(latencies),
+        change_wait=Summary.of(waits),
         errors=errors,
     )
 

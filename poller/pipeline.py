@@ -82,6 +82,8 @@ class PlayerResult:
     anomalies: int = 0
     error: str | None = None
     note: str | None = None  # why nothing was announced (a refused or rolled-back snapshot)
+    # A change found: seconds since the poll before, which did not see it (it happened within).
+    unseen_for: float | None = None
 
     @property
     def events(self) -> tuple[Event, ...]:
@@ -383,18 +385,6 @@ def first_answers(fetcher: Fetcher, settings: Settings, now: Callable[[], dateti
     return {f.player.id: f.snapshot or f.error or ValueError("no answer") for f in got}
 
 
-def _with_snapshots(store: Store, batch: list[PlayerState]) -> list[PlayerState]:
-    """The batch's players with their last snapshot and rollback reference attached."""
-    loaded = store.last_snapshots([p.id for p in batch])
-    out = []
-    for p in batch:
-        pair = loaded.get(p.id)
-        if pair is not None:
-            p = dataclasses.replace(p, last_snapshot=pair[0], reference=pair[1])
-        out.append(p)
-    return out
-
-
 def run_once(
     settings: Settings,
     store: Store,
@@ -444,7 +434,7 @@ def run_once(
             break
         batch = list(players[start : start + BATCH_SIZE])
         if load_batches:
-            batch = _with_snapshots(store, batch)
+            batch = store.with_last_snapshots(batch)
         fetched = fetch_all(batch, fetcher, concurrency=settings.poll.concurrency, stop=stop,
                             prefetched=kept, now=now)
         taken = now()
@@ -453,6 +443,8 @@ def run_once(
             if item.skipped:
                 continue
             result, rec = plan_player(item, settings=settings, now=taken, route=route)
+            if result.outcome == "changed" and (last := item.player.last_polled_at):
+                result = dataclasses.replace(result, unseen_for=(taken - last).total_seconds())
             old = renames.carried.get(item.player.id)
             if old is not None and item.snapshot is not None:
                 result, rec = _announce_rename(result, rec, old, item, taken, route)

@@ -43,6 +43,11 @@ _SENT = _Spec("last_run_messages_sent", "Discord messages sent in the last run."
 _DELIVERED = _Spec("last_run_deliveries_sent", "Events delivered in the last run.", ("kind",))
 _DELIVERY = _Spec("delivery_latency_seconds",
                   "From an event being stored to Discord accepting it, last run.", ("kind",))
+_WAIT = _Spec("change_wait_seconds",
+              "From a change on the hiscores to the poll that saw it (half the time since the "
+              "poll before), last run.", ("kind",))
+_HOURLY = _Spec("api_requests_last_hour", "Network requests to the hiscores in the last hour, "
+                "all runs.")
 _ERRORS = _Spec("last_run_errors", "Failures in the last run, by kind.", ("kind", "error"))
 
 # Running totals, named as in the store ("runs_total:kind=poll"): one counter family each.
@@ -98,7 +103,8 @@ def _counter_samples(spec: _Spec, totals: Mapping[str, int]) -> _Samples:
     return out
 
 
-def _families(latest: Mapping[str, RunMetrics], totals: Mapping[str, int]) -> list[Metric]:
+def _families(latest: Mapping[str, RunMetrics], totals: Mapping[str, int],
+              requests_last_hour: int | None = None) -> list[Metric]:
     """Every family that has samples, as prometheus_client metric families. Families without
     samples are left out: a ``# HELP``/``# TYPE`` pair with nothing under it only clutters the
     file."""
@@ -141,9 +147,14 @@ def _families(latest: Mapping[str, RunMetrics], totals: Mapping[str, int]) -> li
     families = [
         gauge(_TIMESTAMP), gauge(_DURATION), gauge(_POLLED), gauge(_REQUESTS),
         summary(_API, lambda m: m.api_latency), gauge(_RATIO), gauge(_DERIVED), gauge(_SENT),
-        gauge(_DELIVERED), summary(_DELIVERY, lambda m: m.delivery_latency), gauge(_ERRORS),
+        gauge(_DELIVERED), summary(_DELIVERY, lambda m: m.delivery_latency),
+        summary(_WAIT, lambda m: m.change_wait), gauge(_ERRORS),
         *(counter(spec) for spec in _COUNTERS),
     ]
+    if requests_last_hour is not None:
+        hourly = GaugeMetricFamily(PREFIX + _HOURLY.name, _HOURLY.help)
+        hourly.add_metric([], requests_last_hour)
+        families.append(hourly)
     return [f for f in families if f.samples]
 
 
@@ -159,7 +170,8 @@ class _Families:
         return iter(self._families)
 
 
-def render_prometheus(latest: Mapping[str, RunMetrics], totals: Mapping[str, int]) -> str:
+def render_prometheus(latest: Mapping[str, RunMetrics], totals: Mapping[str, int], *,
+                      requests_last_hour: int | None = None) -> str:
     """The Prometheus text exposition format (0.0.4), written by prometheus_client: gauges and
     summaries describing the last run of each kind (``kind`` label), counters for the running
     totals. Counts of the last run are named ``last_run_*`` so that no gauge shares a name with a
@@ -170,7 +182,7 @@ def render_prometheus(latest: Mapping[str, RunMetrics], totals: Mapping[str, int
     # A private registry: the client's global REGISTRY would add this process's own
     # process_*/python_* series, which describe a cron one-shot that has already exited.
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Families(_families(latest, totals)))
+    registry.register(_Families(_families(latest, totals, requests_last_hour)))
     return generate_latest(registry).decode("utf-8") or "\n"
 
 

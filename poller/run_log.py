@@ -22,9 +22,10 @@ import dataclasses
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .clock import utcnow
 from .metrics import RunMetrics, as_list, collect
 from .prometheus import render_prometheus, write_text_atomically
 
@@ -106,6 +107,15 @@ def recent(store: Store, limit: int = 20, kind: str | None = None) -> list[RunMe
     ]
 
 
+def requests_last_hour(store: Store, now: datetime) -> int:
+    """Hiscores requests that went to the network in the hour before ``now``, every run and
+    every process sharing the database counted (what the polling budget is measured in)."""
+    return sum(
+        RunMetrics.from_row(r.kind, r.started_at, r.finished_at, r.host, r.metrics).api_requests
+        for r in store.runs.since(now - timedelta(hours=1))
+    )
+
+
 def latest(store: Store) -> dict[str, RunMetrics]:
     return {
         kind: RunMetrics.from_row(r.kind, r.started_at, r.finished_at, r.host, r.metrics, r.id)
@@ -122,13 +132,14 @@ def export(
 
     try:
         runs, totals = latest(store), store.runs.totals()
+        hourly: int | None = requests_last_hour(store, utcnow())
     except StoreError as exc:
         if fallback is None:
             log.warning("metrics file %s not written: %s", os.fspath(path), exc)
             return False
-        runs, totals = {fallback.kind: fallback}, {}
+        runs, totals, hourly = {fallback.kind: fallback}, {}, None
     try:
-        text = render_prometheus(runs, totals)
+        text = render_prometheus(runs, totals, requests_last_hour=hourly)
     except ImportError as exc:
         # A declared dependency, yet an environment put together without it must still finish
         # the run it measures (the run is stored; `stats` shows it).

@@ -29,7 +29,9 @@ def stats(
     obj: Context, as_json: bool, limit: int, kind: str | None, metrics_file: str | None
 ) -> None:
     """Recent runs: duration, players polled, API latency, cache hit rate, events derived,
-    messages delivered, delivery latency (event stored → Discord) and errors by kind.
+    messages delivered, delivery latency (event stored → Discord), how long changes waited
+    for the poll that saw them, errors by kind; and the hiscores requests of the last hour
+    beside the polling budget.
 
     Every `poll` and `deliver` (and each `run` job) is recorded; runs older than 30 days are
     dropped, the totals (`--json`, and the *_total counters of the metrics file) keep counting.
@@ -42,12 +44,15 @@ def stats(
     """
     from ..clock import utcnow
     from ..delivery_status import outbox_problems
-    from ..run_log import export, recent
+    from ..due import policy_of
+    from ..run_log import export, recent, requests_last_hour
 
     metrics_file = checked_metrics_file(metrics_file)
     settings = obj.settings()
     with closing(obj.open_store()) as store:
         runs = recent(store, limit, kind)
+        hourly = requests_last_hour(store, utcnow())
+        budget = policy_of(settings).budget(len(settings.players))
         totals = store.runs.totals()
         pending = store.count_pending()
         held = {n: c - pending.get(n, 0)
@@ -62,7 +67,8 @@ def stats(
              "held": held,
              "failed": [{"webhook": f.webhook, "player": f.player, "kind": f.kind,
                          "error": f.error} for f in failed],
-             "problems": problems},
+             "problems": problems,
+             "requests_last_hour": hourly, "budget_per_hour": round(budget, 1)},
             indent=2,
         ))
         return
@@ -70,6 +76,8 @@ def stats(
         click.echo("No runs recorded yet: `osrs-notify poll` records one each time.")
     else:
         click.echo(runs_table(runs))
+    click.echo(f"\nHiscores requests in the last hour: {hourly:,} (budget {budget:,.0f} an hour, "
+               f"averaged over a day; [poll] schedule = {settings.poll.schedule!r}).")
     waiting = sum(pending.values())
     click.echo(f"\n{waiting} message(s) pending delivery." if runs else
                f"{waiting} message(s) pending delivery.")
@@ -81,7 +89,7 @@ def runs_table(runs: list[RunMetrics]) -> str:
     from ..report import table
 
     headers = ("Started (UTC)", "Kind", "Took", "Players", "Requests", "API p50/p95",
-               "Cache", "Events", "Delivered", "Latency p50/p95", "Errors")
+               "Cache", "Events", "Change wait p50", "Delivered", "Latency p50/p95", "Errors")
     rows = []
     for m in runs:
         failed = sum(m.players.get(k, 0) for k in ("unavailable", "invalid"))
@@ -96,11 +104,12 @@ def runs_table(runs: list[RunMetrics]) -> str:
             _pair(m.api_latency.p50, m.api_latency.p95),
             "-" if ratio is None else f"{ratio:.0%}",
             m.events_derived,
+            _seconds(m.change_wait.p50),
             f"{m.deliveries_sent} in {m.messages_sent} msg" if m.messages_sent else "0",
             _pair(m.delivery_latency.p50, m.delivery_latency.p95),
             ", ".join(f"{k} {v}" for k, v in sorted(m.errors.items())) or "-",
         ))
-    return table(headers, rows, right={2, 3, 4, 5, 6, 7, 8, 9})
+    return table(headers, rows, right={2, 3, 4, 5, 6, 7, 8, 9, 10})
 
 
 def _seconds(value: float | None) -> str:

@@ -120,6 +120,15 @@ class Store:
         return roster.named(self.db, name)
 
     @guarded
+    def with_last_snapshots(self, batch: Sequence[PlayerState]) -> list[PlayerState]:
+        """``batch`` with each player's last snapshot and rollback reference attached."""
+        from dataclasses import replace
+
+        loaded = self.last_snapshots([p.id for p in batch])
+        return [replace(p, last_snapshot=pair[0], reference=pair[1])
+                if (pair := loaded.get(p.id)) is not None else p for p in batch]
+
+    @guarded
     def last_snapshots(self, player_ids: Iterable[int]) -> dict[int, tuple[Snapshot, Snapshot]]:
         """``{player id: (last snapshot, reference)}`` for those that have one: one batch of
         a roster loaded with ``active_players(with_snapshots=False)``."""

@@ -75,6 +75,13 @@ class RunLog:
         return [_row(r) for r in query]
 
     @guarded
+    def since(self, start: datetime) -> list[RunRow]:
+        """The runs that started at or after ``start``, oldest first."""
+        R = self.db.models.Run
+        query = R.select().where(R.started_at >= start).order_by(R.started_at, R.id)
+        return [_row(r) for r in query]
+
+    @guarded
     def latest_by_kind(self) -> dict[str, RunRow]:
         """The newest run of each kind (what the Prometheus gauges show)."""
         R = self.db.models.Run

@@ -607,3 +607,33 @@ def test_prometheus_client_is_imported_only_when_a_metrics_file_is_asked_for(
         assert "osrs_notify_runs_total" in parse_exposition((tmp_path / "m.prom").read_text())
     else:
         assert not (tmp_path / "m.prom").exists()
+
+
+def test_change_wait_is_half_the_time_since_the_poll_before_and_is_exported(
+    tmp_path: Path,
+) -> None:
+    results = (PlayerResult("a", "changed", unseen_for=600.0),
+               PlayerResult("b", "changed", unseen_for=3600.0),
+               PlayerResult("c", "unchanged"))
+    m = collect("poll", report=RunReport(T0, T0 + timedelta(seconds=5), results),
+                finished=T0 + timedelta(seconds=5), host="h")
+    assert (m.change_wait.count, m.change_wait.p50) == (2, 1050.0)
+    again = RunMetrics.from_row("poll", m.started_at, m.finished_at, "h", m.to_json())
+    assert again.change_wait == m.change_wait
+    text = render_prometheus({"poll": m}, {}, requests_last_hour=42)
+    assert 'osrs_notify_change_wait_seconds{kind="poll",quantile="0.5"} 1050.0' in text
+    assert "osrs_notify_api_requests_last_hour 42.0" in text
+
+
+def test_requests_of_the_last_hour_count_every_run(tmp_path: Path) -> None:
+    from poller.run_log import requests_last_hour
+
+    store = open_store(f"sqlite:///{tmp_path / 'r.db'}")
+    try:
+        for minutes_ago, requests in ((90, 100), (50, 7), (10, 5)):
+            at = T0 - timedelta(minutes=minutes_ago)
+            store.runs.record("poll", at, at + timedelta(seconds=1), "h",
+                              {"api_requests": requests})
+        assert requests_last_hour(store, T0) == 12
+    finally:
+        store.close()
