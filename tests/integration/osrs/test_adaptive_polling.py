@@ -13,8 +13,8 @@ from poller.cli.context import http_config
 from poller.hiscores import HiscoresClient
 from poller.http import HttpClient
 from poller.ratelimit import RateLimiter
-from run_fakes import Clock, Sender, jobs
 
+from run_fakes import Clock, Sender, jobs
 from support import fake_hiscores, load_e2e, xp
 
 world_module = load_e2e("world")
