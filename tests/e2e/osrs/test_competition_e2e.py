@@ -64,12 +64,11 @@ def test_a_week_of_skill_of_the_week(world) -> None:
     out = poll(world, ROUND + timedelta(minutes=5))  # the start poll
     assert "competition SOTW (week of 2026-12-07): started queued" in out
     gains = {"Alice": 40_000, "Bob": 90_000, "Carol": 15_000, "Dave": 0}
-    for day in range(1, 7):
+    for day in (2, 4, 6):  # the last of these polls is past the 24-hour reminder's time
         for name, amount in gains.items():
-            fishing[name] += amount
+            fishing[name] += 2 * amount
         serve(fake, fishing)
-        poll(world, ROUND + timedelta(days=day, hours=3))
-    poll(world, ROUND + timedelta(days=6, hours=1))  # reminder 24 h before the end
+        poll(world, ROUND + timedelta(days=day, hours=1))
     # The last hour: Alice overtakes Bob just before the end; after the end nothing counts.
     fishing["Alice"] += 400_000
     serve(fake, fishing)
@@ -99,7 +98,7 @@ def test_a_week_of_skill_of_the_week(world) -> None:
     standings = next(m for m in world.messages()
                      if m.body["embeds"][0]["title"].startswith("📊"))
     edits = [e for e in discord.edits if e.message_id == standings.message_id]
-    assert len(edits) >= 6
+    assert len(edits) >= 3
     final = discord.message(standings.message_id).body["embeds"][0]
     assert final["title"].endswith("final standings")
     assert final["description"].splitlines()[0] == "🥇 **Alice** +640K xp"
