@@ -1,7 +1,7 @@
 """Every benchmark, one after the other (about 9 minutes):
 
     python -m tests.bench.run             # all
-    python -m tests.bench.run cpu digest  # some: cpu, polling, delivery, startup, storage, digest
+    python -m tests.bench.run cpu digest  # some: cpu, polling, delivery, startup, storage, digest, freshness
 
 Each prints its own table; see the README's "Performance" section.
 """
@@ -12,7 +12,7 @@ import importlib
 import sys
 import time
 
-ALL = ("cpu", "polling", "delivery", "startup", "storage", "digest")
+ALL = ("cpu", "polling", "delivery", "startup", "storage", "digest", "freshness")
 
 
 def main(argv: list[str] | None = None) -> int:
