@@ -1,7 +1,8 @@
 """Every benchmark, one after the other (about 9 minutes):
 
     python -m tests.bench.run             # all
-    python -m tests.bench.run cpu digest  # some: cpu, polling, delivery, startup, storage, digest, freshness
+    python -m tests.bench.run cpu digest  # some of: cpu, polling, delivery, startup,
+                                          # storage, digest, freshness
 
 Each prints its own table; see the README's "Performance" section.
 """
