@@ -72,12 +72,16 @@ class World:
 
 
 @contextmanager
-def world_at(home: Path, config: str = "") -> Iterator[World]:
-    """The fakes running and ``home`` set up (``config`` written when given)."""
+def world_at(home: Path, config: str = "", *, url_vars: tuple[str, ...] = ("CLAN_URL",)
+             ) -> Iterator[World]:
+    """The fakes running and ``home`` set up (``config`` written when given). Each of
+    ``url_vars`` in ``.env`` holds the URL of a webhook of its own; the first is ``hook``."""
     hiscores = FakeHiscores()
     with FakeServer(hiscores) as server, FakeDiscord() as discord:
-        hook = discord.add_webhook(name="clan").id
-        (home / ".env").write_text(f"CLAN_URL={discord.webhook_url(hook)}\n")
+        hooks = [discord.add_webhook(name=var.lower()).id for var in url_vars]
+        hook = hooks[0]
+        (home / ".env").write_text("".join(
+            f"{var}={discord.webhook_url(h)}\n" for var, h in zip(url_vars, hooks, strict=True)))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OSRS_", "DATABASE_"))}
         env.update(
             OSRS_API_ENDPOINT=server.url,
