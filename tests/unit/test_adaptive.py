@@ -130,3 +130,32 @@ def test_a_simulated_day_keeps_the_rate_limit_and_max_interval() -> None:
     per_second, longest = simulate(clan_size=120, hours=26, rate_per_minute=60)
     assert max(per_second.values()) == 1  # 60 a minute: one a second, never two
     assert longest <= D + M  # nobody past max_interval (give or take the tick)
+
+
+# Whoever asks does so at ticks (cron every 5 minutes, `run` every minute); the rule reads the
+# tick from the polls (the time since anyone's last one) and rounds each interval to the
+# nearest one. Player 1's share is every 20 minutes; player 2 was polled one tick ago.
+@pytest.mark.parametrize(("tick", "waited", "expected"), [
+    (M, 18 * M, False),  # every minute: not 2.5 minutes early (that overspent by a tenth)
+    (M, 19 * M, False),
+    (M, 20 * M, True),
+    (5 * M, 17 * M, False),  # every 5 minutes: now at 17 or next at 22; 22 is nearer 20
+    (5 * M, 18 * M, True),  # now at 18 or next at 23; 18 is nearer
+])
+def test_intervals_round_to_the_nearest_tick(tick: timedelta, waited: timedelta,
+                                             expected: bool) -> None:
+    clan = [Activity(1, NOW - waited, None, (), NOW - 30 * D),
+            Activity(2, NOW - tick, None, (), NOW - 30 * D)]
+    rates = {1: [3.0] * HOURS, 2: [1 / 24] * HOURS}
+    assert (1 in due(clan, rates, POLICY, NOW)) is expected
+
+
+@pytest.mark.parametrize(("waited", "expected"), [
+    (D - 10 * M, False),
+    (D - 5 * M, True),  # the next tick, 5 minutes on, would be past max_interval
+])
+def test_max_interval_is_kept_at_five_minute_ticks(waited: timedelta, expected: bool) -> None:
+    clan = [Activity(1, NOW - waited, None, (), NOW - 30 * D),
+            Activity(2, NOW - 5 * M, None, (), NOW - 30 * D)]
+    rates = {1: [1 / 24] * HOURS, 2: [1 / 24] * HOURS}  # both at the floor: once a day
+    assert (1 in due(clan, rates, POLICY, NOW)) is expected
