@@ -48,11 +48,15 @@ def round_metrics(comp: CompetitionSettings, store: Store, rnd: Round,
     never one of the last four rounds')."""
     from .competitions import pick_metric
 
+    rounds = store.competitions.rounds(topic(comp))
+    known = next((r for r in rounds if r.round == rnd.key), None)
+    if known is not None:
+        return known.metrics
     metrics = comp.metrics
     if metrics and metrics[0] in ("random_skill", "random_boss"):
-        past = [r for r in store.competitions.rounds(topic(comp)) if r.round < rnd.key]
-        recent = [m for r in past for m in r.metrics]
+        recent = [m for r in rounds if r.round < rnd.key for m in r.metrics]
         metrics = (pick_metric(metrics[0], recent, f"{comp.name}/{rnd.key}"),)
+    # Another process may have stored it meanwhile: the store keeps the first.
     return store.competitions.add_round(topic(comp), rnd.key, metrics, rnd.start, rnd.end,
                                         now).metrics
 
@@ -64,6 +68,7 @@ def queue_competitions(
     from .competitions import round_key, rounds
 
     for comp in settings.competitions:
+        entrants: list[PlayerState] | None = None  # read once, when a round needs them
         seen = round_key(now)
         since = store.posts.since(topic(comp), seen)
         first_seen = datetime.fromisoformat(since.replace("Z", "+00:00"))
@@ -78,50 +83,58 @@ def queue_competitions(
                     f"competition {comp.name}: its round started before this is the first "
                     "time it is seen; players start from their first poll from now on")
             if now >= rnd.start - comp.lead:
-                queue_round(settings, store, comp, rnd, now, report, poll=poll, changed=changed)
+                if entrants is None:
+                    entrants = participants(comp, store)
+                queue_round(settings, store, comp, rnd, entrants, now, report, poll=poll,
+                            changed=changed)
 
 
 def queue_round(
-    settings: Settings, store: Store, comp: CompetitionSettings, rnd: Round, now: datetime,
-    report: PostReport, *, poll: Poll | None, changed: bool,
+    settings: Settings, store: Store, comp: CompetitionSettings, rnd: Round,
+    entrants: Sequence[PlayerState], now: datetime, report: PostReport, *,
+    poll: Poll | None, changed: bool,
 ) -> None:
+    """One round's work this pass; nothing is read or computed that it does not need (a
+    `run` process asks every minute, and an ended round is looked at until the next ends)."""
     from .competition_message import announcement, live_standings, podium, standings_hash
     from .competitions import due_announcement, history
 
     name = topic(comp)
-    metrics = round_metrics(comp, store, rnd, now)
-    entrants = participants(comp, store)
-    running = rnd.start <= now < rnd.end
-    if running:
-        _start_and_final_polls(store, comp, rnd, entrants, now, poll)
     rows = [r for r in store.posts.rows(name) if r.period.startswith(rnd.key + "/")]
     posted = {r.period.partition("/")[2] for r in rows}
-    label = f"competition {comp.name}" + (f" ({rnd.label})" if rnd.label else "")
-    kind = due_announcement(rnd, comp.lead, comp.reminders, now, posted)
-    ranked, idle = current_standings(store, comp, rnd, metrics, entrants, now) \
-        if now >= rnd.start else ([], [])
-    if kind == "final":
-        store.competitions.save_results(name, rnd.key, [(s.player, s.rank, s.gain)
-                                                        for s in ranked])
-        past = [(r.round, r.player, r.rank) for r in store.competitions.results(name)]
-        content = podium(comp, rnd, metrics, ranked, len(idle), history(past))
-    elif kind is not None:
-        content = announcement(kind, comp, rnd, metrics, ranked, len(entrants))
-    if kind is not None and store.posts.create(name, f"{rnd.key}/{kind}", comp.webhooks,
-                                               content, final=True, now=now):
-        report.queued.append(f"{label}: {kind}")
-    if now < rnd.start:
-        return
-    # The standings message: live while the round runs, finalised once at its end.
     key = f"{rnd.key}/standings"
     live = [r for r in rows if r.period == key]
+    kind = due_announcement(rnd, comp.lead, comp.reminders, now, posted)
     final = now >= rnd.end
-    if live and all(r.final for r in live):
+    if final and kind is None and all(r.final for r in live):
+        return  # over, its podium posted and its standings finalised: nothing left to do
+    metrics = round_metrics(comp, store, rnd, now)
+    if rnd.start <= now < rnd.end:
+        _start_and_final_polls(store, comp, rnd, entrants, now, poll)
+    # The standings message is updated at the end, when it is missing, or when a player
+    # changed (and then only if what it shows changed).
+    refresh = now >= rnd.start and not (live and all(r.final for r in live)) and \
+        (final or not live or changed)
+    standing: tuple[list[Standing], list[str]] = ([], [])
+    if refresh or (kind is not None and (kind == "final" or kind.startswith("reminder"))):
+        standing = current_standings(store, comp, rnd, metrics, entrants, now)
+    ranked, idle = standing
+    label = f"competition {comp.name}" + (f" ({rnd.label})" if rnd.label else "")
+    if kind is not None:
+        if kind == "final":
+            store.competitions.save_results(name, rnd.key, [(s.player, s.rank, s.gain)
+                                                            for s in ranked])
+            past = [(r.round, r.player, r.rank) for r in store.competitions.results(name)]
+            content = podium(comp, rnd, metrics, ranked, len(idle), history(past))
+        else:
+            content = announcement(kind, comp, rnd, metrics, ranked, len(entrants))
+        if store.posts.create(name, f"{rnd.key}/{kind}", comp.webhooks, content, final=True,
+                              now=now):
+            report.queued.append(f"{label}: {kind}")
+    if not refresh:
         return
-    if live and not final and not changed:
-        return
-    if live and not final and all(r.content.content_hash.startswith(
-            standings_hash(ranked, comp.top)) for r in live):
+    shown = standings_hash(ranked, comp.top)
+    if live and not final and all(r.content.content_hash.startswith(shown) for r in live):
         return
     content = live_standings(comp, rnd, metrics, ranked, len(idle), final=final, now=now)
     done = store.posts.update(name, key, content, final=final, now=now)
@@ -136,14 +149,16 @@ def _start_and_final_polls(
     now: datetime, poll: Poll | None,
 ) -> None:
     """Poll the participants not yet polled since the start (or, in the last minutes, since
-    the final poll began), then enter those polled since the start with their snapshot."""
+    the final poll began), then enter those not entered yet with their snapshot."""
     final_from = rnd.end - FINAL_POLL
     since = final_from if now >= final_from else rnd.start
     stale = [p for p in entrants if p.last_polled_at is None or p.last_polled_at < since]
     if stale and poll is not None:
         poll(stale)
-    store.competitions.record_starts(topic(comp), rnd.key, [p.id for p in entrants],
-                                     rnd.start, now)
+    entered = store.competitions.entered(topic(comp), rnd.key)
+    waiting = [p.id for p in entrants if p.id not in entered]
+    if waiting:  # the start pass, and late joiners: not every pass of the round
+        store.competitions.record_starts(topic(comp), rnd.key, waiting, rnd.start, now)
 
 
 def current_standings(

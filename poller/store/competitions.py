@@ -60,6 +60,8 @@ class CompetitionLog:
     def add_round(self, competition: str, key: str, metrics: Sequence[str], start: datetime,
                   end: datetime, now: datetime) -> RoundRow:
         """The round ``key`` as stored: these metrics if it is new, else the first ones."""
+        select = ("SELECT competition, round, metrics, starts_at, ends_at FROM competition_round "
+                  "WHERE competition = ? AND round = ?")
         with self.db.atomic():
             self.db.execute(
                 "INSERT INTO competition_round (competition, round, metrics, starts_at, ends_at, "
@@ -68,9 +70,7 @@ class CompetitionLog:
                 [competition, key, json.dumps(list(metrics)), self.db.t(start), self.db.t(end),
                  self.db.t(now)],
             )
-            row = self.db.execute(
-                "SELECT competition, round, metrics, starts_at, ends_at FROM competition_round "
-                "WHERE competition = ? AND round = ?", [competition, key]).fetchone()
+            row = self.db.execute(select, [competition, key]).fetchone()
         return _round(row)
 
     @guarded
@@ -103,6 +103,14 @@ class CompetitionLog:
                     )
                     entered += max(0, int(cur.rowcount))
         return entered
+
+    @guarded
+    def entered(self, competition: str, key: str) -> set[int]:
+        """The ids of the players entered in round ``key`` (no snapshot read)."""
+        rows = self.db.execute(
+            "SELECT player_id FROM competition_entry WHERE competition = ? AND round = ?",
+            [competition, key]).fetchall()
+        return {int(r[0]) for r in rows}
 
     @guarded
     def starts(self, competition: str, key: str) -> dict[str, tuple[datetime, Snapshot]]:

@@ -79,6 +79,9 @@ class PostLog:
         """The first period ``topic`` was seen in: ``period`` the first time it is asked,
         whatever was stored before afterwards (several processes agree on the first)."""
         key = f"post-since:{topic}"
+        stored = meta.get(self.db, key)
+        if stored is not None:  # every pass after the first: a read, not a write transaction
+            return stored
         with self.db.atomic():
             self.db.execute(
                 'INSERT INTO meta ("key", value) VALUES (?, ?) ON CONFLICT ("key") DO NOTHING',

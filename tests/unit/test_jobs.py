@@ -329,7 +329,7 @@ def test_run_posts_each_weekly_digest_once_and_keeps_the_live_one_current(
 
 
 def test_run_polls_a_competitions_participants_at_its_start_and_before_its_end(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Hourly windows from T0 (12:00); the competition runs 12:30 → 14:30, between them.
     start, end = T0 + timedelta(minutes=30), T0 + timedelta(hours=2, minutes=30)
@@ -357,6 +357,15 @@ def test_run_polls_a_competitions_participants_at_its_start_and_before_its_end(
         j.hiscores()  # same window, but the final ten minutes: polled again
         assert len(fetcher.calls) == polled + 2
         clock.at = end + timedelta(minutes=1)
+        j.hiscores()
+        # Over and posted: later passes read no standings for it (`run` asks every minute).
+        import poller.competition_step as step
+
+        def no_more(*args: object) -> None:
+            raise AssertionError("standings computed for a finished round")
+
+        monkeypatch.setattr(step, "current_standings", no_more)
+        clock.at = end + timedelta(minutes=30)
         j.hiscores()
     finally:
         j.close()
