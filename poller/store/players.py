@@ -378,14 +378,10 @@ def snapshots_between(
 def activity(db: Db, now: datetime) -> list[Activity]:
     """Every active player as the polling rule sees them (:mod:`poller.adaptive`): last polled,
     last changed, and the times of their stored snapshots over the rule's history — each row
-    is a poll that saw a change. Two queries, whatever the clan's size."""
+    is a poll that saw a change. A few queries, whatever the clan's size."""
     from ..adaptive import HISTORY
 
     P = db.models.Player
-    # A player's first row is the baseline their first poll stored, not a change.
-    first = {pid: from_db_time(at) for pid, at in db.execute(
-        "SELECT s.player_id, MIN(s.taken_at) FROM snapshot s JOIN player p ON p.id = "
-        "s.player_id WHERE p.active = ? GROUP BY s.player_id", [True])}
     changes: dict[int, list[datetime]] = {}
     rows = db.execute(
         "SELECT s.player_id, s.taken_at FROM snapshot s JOIN player p ON p.id = s.player_id "
@@ -393,8 +389,15 @@ def activity(db: Db, now: datetime) -> list[Activity]:
     )
     for pid, at in rows:
         taken = from_db_time(at)
-        if taken is not None and taken != first.get(pid):
+        if taken is not None:
             changes.setdefault(pid, []).append(taken)
+    # A player's first row is the baseline their first poll stored, not a change: looked up
+    # (by index) only for the players with rows in the window, not over the whole table.
+    first = {pid: from_db_time(at) for pid, at in db.select_in(
+        "SELECT player_id, MIN(taken_at) FROM snapshot WHERE player_id IN ({}) "
+        "GROUP BY player_id", list(changes))}
+    for pid, times in changes.items():
+        changes[pid] = [t for t in times if t != first.get(pid)]
     query = P.select(P.id, P.last_polled_at, P.last_changed_at, P.created_at).where(
         P.active == True  # noqa: E712 - peewee builds SQL from the comparison
     )

@@ -13,6 +13,7 @@ from poller.cli.context import http_config
 from poller.hiscores import HiscoresClient
 from poller.http import HttpClient
 from poller.ratelimit import RateLimiter
+from poller.store import PollRecord
 
 from run_fakes import Clock, Sender, jobs
 from support import fake_hiscores, load_e2e, xp
@@ -88,3 +89,28 @@ def test_cron_poll_due_every_five_minutes_stays_within_the_budget(tmp_path: Path
     assert runs[0] == players, runs  # the first run: everyone, never polled before
     # Then, within the budget: no more than a request a player in the hour.
     assert sum(runs[1:]) <= players, runs
+
+
+def test_activity_is_the_changes_the_polls_saw_not_the_baseline(stores) -> None:  # type: ignore[no-untyped-def]
+    from poller.snapshot import Snapshot
+
+    store, _ = stores
+    now = DAY0 + timedelta(days=30)
+    store.sync_players([("Ann", "regular"), ("Old", "regular")], DAY0)
+    ids = {p.name: p.id for p in store.active_players()}
+
+    def snap(v: int) -> Snapshot:
+        return Snapshot(skills={"Cooking": v}, activities={})
+
+    # Old: a baseline long before the rule's history, nothing since. Ann: a baseline in it,
+    # then two changes and an unchanged poll.
+    store.record_poll([PollRecord(ids["Old"], DAY0, snap(1))])
+    polls = [(now - timedelta(days=3), 10), (now - timedelta(days=2), 11),
+             (now - timedelta(days=1), 12), (now - H, 12)]
+    for at, v in polls:
+        store.record_poll([PollRecord(ids["Ann"], at, snap(v))])
+    seen = {a.id: a for a in store.activity(now)}
+    ann, old = seen[ids["Ann"]], seen[ids["Old"]]
+    assert ann.changes == (now - timedelta(days=2), now - timedelta(days=1))
+    assert (ann.last_polled_at, ann.last_changed_at) == (now - H, now - timedelta(days=1))
+    assert old.changes == () and old.last_polled_at == DAY0

@@ -3,37 +3,12 @@ is materialised once whoever asks first, a start is entered once, results are ke
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-
-import pytest
 
 from poller.snapshot import OVERALL, Snapshot
-from poller.store import PollRecord, Store, open_store
-
-from support import pg_schema
+from poller.store import PollRecord, Store
 
 T0 = datetime(2026, 12, 7, 18, tzinfo=timezone.utc)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'c.db'}"
-        return
-    with pg_schema(request.getfixturevalue("postgres_url")) as schema_url:
-        yield schema_url
-
-
-@pytest.fixture
-def stores(url: str) -> Iterator[tuple[Store, Store]]:
-    one, two = open_store(url), open_store(url)
-    try:
-        yield one, two
-    finally:
-        one.close()
-        two.close()
 
 
 def test_a_round_is_materialised_once(stores: tuple[Store, Store]) -> None:
