@@ -76,9 +76,13 @@ def send_posts(
     settings: Settings, store: Store, poster: Callable[[], Poster], now: datetime,
     owner: str, report: PostReport,
 ) -> None:
-    """Send the queued posts that are due (``poster`` is only built when one is)."""
+    """Send the queued posts that are due (``poster`` is only built when one is, and once:
+    its rate-limit buckets carry from one post to the next)."""
+    from functools import cache
+
     from notifier.sender import backoff
 
+    poster = cache(poster)
     rows = store.posts.claim_due(owner, now, now + LEASE)
     try:
         for row in rows:

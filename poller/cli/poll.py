@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TYPE_CHECKING
 
 import click
 
 from .context import Context, UserError, checked_metrics_file, closing, metrics_file_option
-
-if TYPE_CHECKING:
-    from ..posting import Poster
 
 log = logging.getLogger("osrs_notify")
 
@@ -65,17 +61,11 @@ def poll(obj: Context, dry_run: bool, due: bool, metrics_file: str | None) -> No
                 done = run_pass(settings, store, players=Players(fetcher, roster),
                                 prices=True, dry_run=True, redis=redis)
             else:
-                senders: list[Poster] = []
-
-                def poster() -> Poster:  # built only when a digest post is due
-                    if not senders:
-                        senders.append(obj.sender(settings))
-                    return senders[0]
-
                 with run_lock(store, redis, "poll"):
                     done = run_pass(settings, store, players=Players(fetcher, roster),
                                     prices=True, redis=redis,
-                                    posts=Posts(poster, f"cron:{new_owner()}"))
+                                    posts=Posts(lambda: obj.sender(settings),
+                                                f"cron:{new_owner()}"))
                     # Events are committed; now send them (and anything left from before).
                     delivery = obj.deliver(settings, store)
                     record_run(store, "poll", report=done.players, delivery=delivery,
