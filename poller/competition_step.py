@@ -65,18 +65,14 @@ def queue_competitions(
     settings: Settings, store: Store, now: datetime, report: PostReport, *,
     poll: Poll | None = None, changed: bool = True,
 ) -> None:
-    from .competitions import round_key, rounds
+    from .competitions import key_time, round_key, rounds, watched
 
     for comp in settings.competitions:
         entrants: list[PlayerState] | None = None  # read once, when a round needs them
         seen = round_key(now)
         since = store.posts.since(topic(comp), seen)
-        first_seen = datetime.fromisoformat(since.replace("Z", "+00:00"))
         for rnd in rounds(comp, now, settings.timezone, settings.week_start):
-            # A recurring competition begins with the first round that starts after it was
-            # first seen (a clan adding "skill of the week" on a Thursday gets next week's);
-            # a one-off that already started is run from now on, with a warning.
-            if rnd.end <= first_seen or (comp.recurring and rnd.start < first_seen):
+            if not watched(comp, rnd, key_time(since)):
                 continue
             if since == seen and rnd.start < now < rnd.end:
                 report.warnings.append(

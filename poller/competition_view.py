@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from .clock import utcnow
-from .competitions import Record, Round, Standing, history, rounds
+from .competitions import Record, Round, Standing, history, key_time, rounds, watched
 
 if TYPE_CHECKING:
     from .settings import CompetitionSettings, Settings
@@ -47,13 +47,11 @@ def overview(settings: Settings, store: Store, comp: CompetitionSettings, *,
     stored = {r.round: r.metrics for r in store.competitions.rounds(topic(comp))}
     results = store.competitions.results(topic(comp))
     seen = store.posts.first_seen(topic(comp))
-    first_seen = datetime.fromisoformat(seen.replace("Z", "+00:00")) if seen else now
+    first_seen = key_time(seen) if seen else now
     views: list[RoundView] = []
     for rnd in rounds(comp, now, settings.timezone, settings.week_start):
         state = "upcoming" if now < rnd.start else "running" if now < rnd.end else "ended"
-        # As the polls see it: a recurring competition's rounds from the first one that began
-        # after it was first seen; a one-off that ended before that never ran.
-        if rnd.end <= first_seen or (comp.recurring and rnd.start < first_seen):
+        if not watched(comp, rnd, first_seen):  # as the polls see it
             continue
         metrics = stored.get(rnd.key, comp.metrics)
         view = RoundView(rnd, metrics, state)

@@ -37,6 +37,11 @@ def round_key(start: datetime) -> str:
     return start.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def key_time(key: str) -> datetime:
+    """A :func:`round_key` back to its instant."""
+    return datetime.fromisoformat(key.replace("Z", "+00:00"))
+
+
 @dataclass(frozen=True, slots=True)
 class Round:
     """One round of a competition (a one-off has exactly one)."""
@@ -62,6 +67,14 @@ def rounds(comp: CompetitionSettings, now: datetime, tz: str, week_start: str) -
         )
         out.append(Round(round_key(p.start), p.start, p.end, p.label))
     return out
+
+
+def watched(comp: CompetitionSettings, rnd: Round, first_seen: datetime) -> bool:
+    """Whether ``rnd`` is run at all by a competition first seen at ``first_seen``: a
+    recurring one begins with the first round that starts after (a clan adding "skill of the
+    week" on a Thursday gets next week's); a one-off that already started is run from then on
+    (with a warning), one that ended before is not."""
+    return rnd.end > first_seen and not (comp.recurring and rnd.start < first_seen)
 
 
 # -- the random pick -------------------------------------------------------------------------
