@@ -244,3 +244,18 @@ def test_overlapping_competitions_on_one_metric_are_allowed(tmp_path) -> None:  
             '[[competition]]\nname = "b"\nmetric = "fishing"\nstart = 2026-12-08T00:00:00\n'
             'end = 2026-12-09T00:00:00\n')
     assert [c.name for c in load(tmp_path, body).competitions] == ["a", "b"]
+
+
+@pytest.mark.parametrize(("recurring", "first_seen", "expected"), [
+    (True, START - DAY, True),  # seen before the round began: it runs
+    (True, START + DAY, False),  # added mid-round: recurring ones wait for the next round
+    (False, START + DAY, True),  # a one-off already started runs from then on
+    (False, END + H, False),  # a one-off over before it was ever seen never runs
+])
+def test_which_rounds_run(recurring: bool, first_seen: datetime, expected: bool) -> None:
+    from poller.competitions import watched
+
+    comp = CompetitionSettings(name="c", metrics=("fishing",), every="week" if recurring
+                               else None, start=None if recurring else START,
+                               end=None if recurring else END)
+    assert watched(comp, RND, first_seen) is expected
