@@ -15,12 +15,12 @@ from notifier.markdown import escape_markdown
 from notifier.numbers import fmt_xp
 
 from .competitions import Record, Round, Standing
+from .digest_message import amount, ranked_line
 from .gains import find_metric
 from .posting import CHART_FILE
 from .settings import CompetitionSettings
 from .store.posts import PostContent
 
-MEDALS = ("🥇", "🥈", "🥉")
 COLOUR = 0x5865F2
 PODIUM_COLOUR = 0xF0B232
 
@@ -34,10 +34,6 @@ def _unit(metrics: Sequence[str]) -> str:
     return units.pop() if len(units) == 1 else "points"
 
 
-def _amount(value: int, unit: str) -> str:
-    return f"+{fmt_xp(value)} xp" if unit == "xp" else f"+{value:,} {unit}"
-
-
 def _t(at: datetime, style: str = "F") -> str:
     return f"<t:{int(at.timestamp())}:{style}>"
 
@@ -45,8 +41,7 @@ def _t(at: datetime, style: str = "F") -> str:
 def _lines(ranked: Sequence[Standing], top: int, unit: str) -> list[str]:
     out = []
     for s in ranked[:top]:
-        mark = MEDALS[s.rank - 1] if s.rank <= 3 else f"`{s.rank:>2}.`"
-        out.append(f"{mark} **{escape_markdown(s.player)}** {_amount(s.gain, unit)}")
+        out.append(ranked_line(s.rank, s.player, amount(s.gain, unit)))
     return out or ["Nobody has gained any yet."]
 
 
@@ -130,7 +125,7 @@ def podium(
     unit = _unit(metrics)
     if ranked:
         winners = ", ".join(f"**{escape_markdown(s.player)}**" for s in ranked if s.rank == 1)
-        head = f"{winners} won with {_amount(ranked[0].gain, unit)}!"
+        head = f"{winners} won with {amount(ranked[0].gain, unit)}!"
     else:
         head = "Nobody gained any: no winner this time."
     fields: list[dict[str, object]] = [{

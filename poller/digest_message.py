@@ -30,8 +30,15 @@ _EVERY = {"day": "Daily", "week": "Weekly", "month": "Monthly"}
 _NAMES_SHOWN = 10  # 99s named in the message; the rest are counted
 
 
-def _amount(value: int, unit: str) -> str:
+def amount(value: int, unit: str) -> str:
+    """A gain as players say it: "+1.2M xp", "+16 kills"."""
     return f"+{fmt_xp(value)} xp" if unit == "xp" else f"+{value:,} {unit}"
+
+
+def ranked_line(rank: int, player: str, text: str) -> str:
+    """One line of a ranking: a medal for the top three, else the rank; the name in bold."""
+    mark = MEDALS[rank - 1] if rank <= 3 else f"`{rank:>2}.`"
+    return f"{mark} **{escape_markdown(player)}** {text}"
 
 
 def _span(data: DigestData, tz: str) -> str:
@@ -45,13 +52,11 @@ def _field(table: ClanGains, top: int, final: bool) -> dict[str, object]:
     unit = table.metric.unit
     lines = []
     for g in table.top(top):
-        mark = MEDALS[g.rank - 1] if g.rank <= 3 else f"`{g.rank:>2}.`"
         levels = f" (+{g.gain.levels} lvl)" if g.gain.levels else ""
-        lines.append(f"{mark} **{escape_markdown(g.player)}** {_amount(g.gain.value, unit)}"
-                     f"{levels}")
+        lines.append(ranked_line(g.rank, g.player, amount(g.gain.value, unit) + levels))
     if not lines:
         lines.append("Nobody gained any." if final else "Nobody gained any yet.")
-    total = f"Clan: {_amount(table.total, unit)}"
+    total = f"Clan: {amount(table.total, unit)}"
     if table.total_levels:
         total += f", +{table.total_levels} levels"
     total += f" · {len(table.gainers)} gained"
