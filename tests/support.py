@@ -219,7 +219,9 @@ def cli_in_a_fresh_process(
 
 
 class FakeClock:
-    """A monotonic clock for the Discord sender that only moves when the sender sleeps."""
+    """A monotonic clock (for the Discord sender, the HTTP client, the rate limiter) that only
+    moves when someone sleeps: pass the instance (or ``.clock``) as the clock and ``.sleep``
+    as the sleep. ``sleeps`` lists each sleep (to the microsecond), ``slept`` their sum."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -228,9 +230,16 @@ class FakeClock:
     def __call__(self) -> float:
         return self.now
 
+    def clock(self) -> float:
+        return self.now
+
     def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
+        self.sleeps.append(round(seconds, 6))
         self.now += seconds
+
+    @property
+    def slept(self) -> float:
+        return sum(self.sleeps)
 
 
 # -- PostgreSQL -------------------------------------------------------------------------------

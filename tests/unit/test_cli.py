@@ -28,6 +28,7 @@ from support import (
     BOARD_URL,
     DISCORD,
     TOKEN,
+    FakeClock,
     Run,
     cap_database_growth,
     config,
@@ -669,21 +670,6 @@ def test_check_all_good_online(
     assert "All good." in result.out
     assert hiscores.requests == [("hiscore_oldschool", "Alice")]
     assert TOKEN not in result.text
-
-
-class FakeClock:
-    """time.monotonic/time.sleep for the rate limiter: sleeping moves the clock, instantly."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept = 0.0
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        self.slept += seconds
 
 
 def _fake_clock(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeClock, list[float]]:

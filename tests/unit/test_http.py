@@ -19,32 +19,19 @@ from poller.errors import HiscoresUnavailable, RateLimitError, ValidationError
 from poller.http import HttpClient, HttpConfig
 from poller.ratelimit import RateLimiter
 
+from support import FakeClock
+
 URL = "https://hiscores.test/m=hiscore_oldschool/index_lite.json"
 UA = "osrs-notify-tests/1.0 (+https://example.invalid; ops@example.invalid)"
 
 
-class FakeTime:
-    """A monotonic clock that only moves when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        self.now += seconds
-
-
 def make_client(
-    fake: FakeTime | None = None,
+    fake: FakeClock | None = None,
     *,
     rng: float = 1.0,
     **overrides: object,
-) -> tuple[HttpClient, FakeTime]:
-    fake = fake or FakeTime()
+) -> tuple[HttpClient, FakeClock]:
+    fake = fake or FakeClock()
     options: dict[str, object] = {"user_agent": UA, "rate_per_minute": 0, "cache_ttl": 0}
     options.update(overrides)
     config = HttpConfig(**options)  # type: ignore[arg-type]
@@ -62,7 +49,7 @@ def rsps():
 
 
 def test_limiter_spaces_callers_by_interval() -> None:
-    fake = FakeTime()
+    fake = FakeClock()
     limiter = RateLimiter(60, clock=fake.clock, sleep=fake.sleep)
     admitted = [limiter.acquire() for _ in range(4)]
     assert admitted == [1000.0, 1001.0, 1002.0, 1003.0]
@@ -70,7 +57,7 @@ def test_limiter_spaces_callers_by_interval() -> None:
 
 
 def test_limiter_does_not_bank_idle_time_into_a_burst() -> None:
-    fake = FakeTime()
+    fake = FakeClock()
     limiter = RateLimiter(120, clock=fake.clock, sleep=fake.sleep)
     limiter.acquire()
     fake.now += 60  # a long idle spell
@@ -81,7 +68,7 @@ def test_limiter_does_not_bank_idle_time_into_a_burst() -> None:
 
 @pytest.mark.parametrize("rate", [0, None])
 def test_limiter_unlimited(rate: int | None) -> None:
-    fake = FakeTime()
+    fake = FakeClock()
     limiter = RateLimiter(rate, clock=fake.clock, sleep=fake.sleep)
     for _ in range(100):
         limiter.acquire()
@@ -95,7 +82,7 @@ def test_limiter_rejects_negative_rate() -> None:
 
 
 def test_limiter_defer_holds_everyone_back() -> None:
-    fake = FakeTime()
+    fake = FakeClock()
     limiter = RateLimiter(60, clock=fake.clock, sleep=fake.sleep)
     limiter.acquire()
     limiter.defer(10)
@@ -106,7 +93,7 @@ def test_limiter_defer_holds_everyone_back() -> None:
 
 
 def test_limiter_defer_applies_even_when_unlimited() -> None:
-    fake = FakeTime()
+    fake = FakeClock()
     limiter = RateLimiter(0, clock=fake.clock, sleep=fake.sleep)
     limiter.defer(5)
     assert limiter.acquire() == pytest.approx(1005.0)
@@ -320,7 +307,7 @@ def test_429_retry_after_defers_other_callers(rsps: responses.RequestsMock) -> N
     rsps.get(URL, status=429, headers={"Retry-After": "3"})
     rsps.get(URL, json={})
     limiter = RecordingLimiter()
-    fake = FakeTime()
+    fake = FakeClock()
     client = HttpClient(HttpConfig(user_agent=UA, cache_ttl=0), limiter=limiter, sleep=fake.sleep)
     client.get(URL)
     assert limiter.deferred == [3.0]  # every worker sharing the limiter holds off
@@ -581,7 +568,7 @@ def test_concurrent_misses_are_all_counted(rsps: responses.RequestsMock) -> None
 def test_injected_session_is_used(rsps: responses.RequestsMock) -> None:
     rsps.get(URL, json={})
     session = requests.Session()
-    fake = FakeTime()
+    fake = FakeClock()
     client = HttpClient(
         HttpConfig(user_agent=UA, rate_per_minute=60),
         session=session,
